@@ -1,0 +1,146 @@
+/*
+ * version.h - the levels of one tree and the manifest that records them.
+ *
+ * A version is an immutable, reference-counted picture of which table files
+ * are live at which level. Level 0 files may overlap and are ordered newest
+ * first (by max_seq, ties by file number); levels >= 1 are sorted by
+ * smallest key and do not overlap.
+ *
+ * The version set owns the manifest: a log of version edits (format in
+ * version/FORMAT.md) named MANIFEST-<n>, and a CURRENT file naming the live
+ * manifest, replaced atomically (write temp, fsync, rename, fsync dir).
+ * Opening replays the manifest; a torn last record is ignored, any other bad
+ * record is TALUS_ECORRUPT with the offset in the message; a format version
+ * above what this build reads is TALUS_EVERSION.
+ *
+ * Threading: ver_set_* calls are thread-safe (internal mutex); a version is
+ * read-only once installed and can be used by any thread holding a ref.
+ */
+#ifndef TL_VERSION_H
+#define TL_VERSION_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/env.h"
+#include "util/slice.h"
+
+#define VER_MAX_LEVELS 16
+
+typedef struct ver_file {
+    uint64_t number;
+    uint64_t size;
+    uint8_t *smallest; /* internal keys, owned */
+    size_t smallest_len;
+    uint8_t *largest;
+    size_t largest_len;
+    uint64_t min_seq;
+    uint64_t max_seq;
+    uint64_t entries;
+    uint64_t deletions;
+    atomic_int refs;  /* versions (and edits) holding this file */
+    bool compacting;  /* set by the compaction picker; guarded by the tree's mutex */
+} ver_file;
+
+typedef struct ver_set ver_set;
+
+typedef struct ver_version {
+    atomic_int refs;
+    int num_levels;
+    ver_file **files[VER_MAX_LEVELS];
+    size_t nfiles[VER_MAX_LEVELS];
+    ver_set *vset;
+} ver_version;
+
+/* A new ver_file with copies of the keys (refs = 1); NULL on ENOMEM. */
+ver_file *ver_file_new(uint64_t number, uint64_t size, tl_slice smallest, tl_slice largest,
+                       uint64_t min_seq, uint64_t max_seq, uint64_t entries, uint64_t deletions);
+void ver_file_ref(ver_file *f);
+/* Drops a reference; at zero the struct is freed (not the file on disk). */
+void ver_file_unref(ver_file *f);
+
+void ver_version_ref(ver_version *v);
+/* At zero, unrefs its files; a file no version holds any more and that is not
+ * in the current version is reported to the obsolete callback. */
+void ver_version_unref(ver_version *v);
+uint64_t ver_version_level_bytes(const ver_version *v, int level);
+/* Files in `level` whose user-key range overlaps [lo, hi] (NULL = open);
+ * *out malloc'd array (not ref'd). */
+int ver_version_overlapping(const ver_version *v, int level, const tl_slice *lo,
+                            const tl_slice *hi, ver_file ***out, size_t *n);
+/* For levels >= 1: index of the first file whose largest user key >= ukey
+ * (nfiles if none). */
+size_t ver_version_find_file(const ver_version *v, int level, tl_slice ukey);
+
+/* ---- Edits ------------------------------------------------------------- */
+
+typedef struct ver_edit_add {
+    int level;
+    ver_file *file; /* ref held by the edit */
+} ver_edit_add;
+
+typedef struct ver_edit_del {
+    int level;
+    uint64_t number;
+} ver_edit_del;
+
+typedef struct ver_edit {
+    bool has_last_seq, has_flushed_seq, has_next_file, has_format_version, has_num_levels;
+    uint64_t last_seq;    /* highest seqno written to any table */
+    uint64_t flushed_seq; /* everything <= this is in tables (journal replay point) */
+    uint64_t next_file;
+    uint32_t format_version;
+    uint32_t num_levels;
+    ver_edit_add *adds;
+    size_t nadds, adds_cap;
+    ver_edit_del *dels;
+    size_t ndels, dels_cap;
+} ver_edit;
+
+void ver_edit_init(ver_edit *e);
+void ver_edit_free(ver_edit *e);
+/* Takes a new reference on f. */
+int ver_edit_add_file(ver_edit *e, int level, ver_file *f);
+int ver_edit_delete_file(ver_edit *e, int level, uint64_t number);
+int ver_edit_encode(const ver_edit *e, tl_buf *out);
+/* Hardened: any malformed input is TALUS_ECORRUPT, never a crash. */
+int ver_edit_decode(ver_edit *e, tl_slice in);
+
+/* ---- The version set --------------------------------------------------- */
+
+typedef void (*ver_obsolete_fn)(void *ctx, uint64_t file_number);
+
+typedef struct ver_set_options {
+    tl_env *env;
+    const char *dir;        /* tree directory; copied */
+    int num_levels;         /* used when creating */
+    bool create_if_missing; /* create an empty manifest if there is none */
+    bool read_only;         /* never write */
+    uint32_t max_format_version; /* highest format this build reads (3) */
+    ver_obsolete_fn on_obsolete; /* may be NULL */
+    void *on_obsolete_ctx;
+} ver_set_options;
+
+/* Open (recover) or create. No manifest and !create_if_missing:
+ * TALUS_ENOTFOUND. */
+int ver_set_open(const ver_set_options *o, ver_set **out);
+/* Releases the current version; remaining versions must be unref'd first. */
+void ver_set_close(ver_set *vs);
+/* Current version with a reference taken. */
+ver_version *ver_set_current(ver_set *vs);
+/* Append e to the manifest (fsync), then install the new version. On error
+ * nothing changes and the set goes into an error state (every later apply
+ * fails with the same error). Fills in next_file/last_seq when unset. */
+int ver_set_apply(ver_set *vs, ver_edit *e);
+uint64_t ver_set_new_file_number(ver_set *vs);
+uint64_t ver_set_last_seq(ver_set *vs);
+uint64_t ver_set_flushed_seq(ver_set *vs);
+uint32_t ver_set_format_version(ver_set *vs);
+int ver_set_num_levels(ver_set *vs);
+/* Numbers of every table in any live version, plus the manifest number,
+ * for orphan removal. *numbers malloc'd. */
+int ver_set_live_files(ver_set *vs, uint64_t **numbers, size_t *n);
+uint64_t ver_set_manifest_number(ver_set *vs);
+
+#endif
