@@ -1,6 +1,8 @@
 /* hash.c - xxh3 through libxxhash. */
 #include "util/hash.h"
 
+/* The stack-allocated XXH3_state_t needs the full struct definition. */
+#define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
 uint64_t tl_xxh3(const void *p, size_t n)

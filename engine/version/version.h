@@ -39,7 +39,8 @@ typedef struct ver_file {
     uint64_t max_seq;
     uint64_t entries;
     uint64_t deletions;
-    atomic_int refs;  /* versions (and edits) holding this file */
+    atomic_int refs;  /* memory: versions, edits and callers holding this struct */
+    atomic_int vrefs; /* private: live versions containing this file (obsolete tracking) */
     bool compacting;  /* set by the compaction picker; guarded by the tree's mutex */
 } ver_file;
 
@@ -51,6 +52,10 @@ typedef struct ver_version {
     ver_file **files[VER_MAX_LEVELS];
     size_t nfiles[VER_MAX_LEVELS];
     ver_set *vset;
+    /* Private to version/: links in the set's list of live versions (under
+     * the set's mutex), and whether the version was ever installed. */
+    struct ver_version *prev, *next;
+    bool installed;
 } ver_version;
 
 /* A new ver_file with copies of the keys (refs = 1); NULL on ENOMEM. */

@@ -1,0 +1,395 @@
+/*
+ * report.c - what talus-bench prints: the configuration, one table with a
+ * row per workload and a column group per engine (with each peer's ratio to
+ * Talus), the settle times, latency percentiles, a cross-engine check of
+ * found counts, what differs between the engines, and the same numbers as
+ * JSON.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define OPS_W 9
+#define MBS_W 7
+#define RATIO_W 7
+#define NAME_W 16
+
+const char *bench_compression_name(int c)
+{
+    static const char *const n[] = {"none", "lz4", "zstd"};
+    return c >= 0 && c <= 2 ? n[c] : "?";
+}
+
+const char *bench_durability_name(int d)
+{
+    static const char *const n[] = {"none", "buffered", "sync"};
+    return d >= 0 && d <= 2 ? n[d] : "?";
+}
+
+static double ops_per_sec(const bench_result *r)
+{
+    return r->secs > 0 ? (double)r->ops / r->secs : 0;
+}
+
+static double mb_per_sec(const bench_result *r)
+{
+    return r->secs > 0 ? (double)r->bytes / r->secs / 1048576.0 : 0;
+}
+
+static int ok(const bench_result *r)
+{
+    return r->ran && !r->failed;
+}
+
+/* Index of the Talus column, or -1. */
+static int talus_col(const bench_run *run)
+{
+    for (int e = 0; e < run->nengines; e++)
+        if (strcmp(run->engines[e]->name, "talus") == 0)
+            return e;
+    return -1;
+}
+
+/* A footnote mark for engines that cannot honour the durability asked for. */
+static const char *mark(const bench_run *run, int e)
+{
+    if (run->cfg->durability == BENCH_DUR_NONE && strcmp(run->engines[e]->name, "leveldb") == 0)
+        return "*";
+    return "";
+}
+
+static void size_str(char *buf, size_t n, size_t v)
+{
+    if (v >= (1u << 20) && v % (1u << 20) == 0)
+        snprintf(buf, n, "%zu MiB", v >> 20);
+    else if (v >= 1024 && v % 1024 == 0)
+        snprintf(buf, n, "%zu KiB", v >> 10);
+    else
+        snprintf(buf, n, "%zu B", v);
+}
+
+void bench_print_config(const bench_run *run)
+{
+    const bench_config *c = run->cfg;
+    char wb[32], cache[32];
+    size_str(wb, sizeof wb, c->write_buffer_size);
+    size_str(cache, sizeof cache, c->cache_size);
+    printf("talus-bench   %s\n", run->started);
+    printf("  keys        %llu (reads %llu), key %zu B, value %zu B (compressible to %.2f)\n",
+           (unsigned long long)c->num, (unsigned long long)c->reads, c->key_size, c->value_size,
+           c->compression_ratio);
+    printf("  engines     block %zu B, bloom %d bits/key, write buffer %s, block cache %s,\n",
+           c->block_size, c->bloom_bits, wb, cache);
+    printf("              compression %s, durability %s, threads %d, seed %llu\n",
+           bench_compression_name(c->compression), bench_durability_name(c->durability), c->threads,
+           (unsigned long long)c->seed);
+    printf("  versions   ");
+    for (int e = 0; e < run->nengines; e++)
+        printf(" %s %s%s", run->engines[e]->name, run->versions[e],
+               e + 1 < run->nengines ? "," : "");
+    printf("\n  directory   %s\n\n", c->db);
+}
+
+static void print_header(const bench_run *run, int tc)
+{
+    printf("%-*s", NAME_W, "");
+    for (int e = 0; e < run->nengines; e++) {
+        int w = OPS_W + 1 + MBS_W + (tc >= 0 && e != tc ? 1 + RATIO_W : 0);
+        char title[64];
+        snprintf(title, sizeof title, "%s%s", run->engines[e]->name, mark(run, e));
+        printf(" |%*s", w, title);
+    }
+    printf("\n%-*s", NAME_W, "workload");
+    for (int e = 0; e < run->nengines; e++) {
+        printf(" |%*s %*s", OPS_W, "ops/s", MBS_W, "MB/s");
+        if (tc >= 0 && e != tc)
+            printf(" %*s", RATIO_W, "ratio");
+    }
+    printf("\n");
+}
+
+static void print_cell(const bench_run *run, int slot, int e, int tc)
+{
+    const bench_result *r = &run->results[slot][e];
+    int ratio = tc >= 0 && e != tc;
+    char ops[32], mbs[32], rat[32] = "";
+    if (!r->ran) {
+        snprintf(ops, sizeof ops, "-");
+        snprintf(mbs, sizeof mbs, "-");
+        snprintf(rat, sizeof rat, "-");
+    } else if (r->failed) {
+        snprintf(ops, sizeof ops, "error");
+        snprintf(mbs, sizeof mbs, "-");
+        snprintf(rat, sizeof rat, "-");
+    } else {
+        snprintf(ops, sizeof ops, "%.0f", ops_per_sec(r));
+        if (r->bytes)
+            snprintf(mbs, sizeof mbs, "%.1f", mb_per_sec(r));
+        else
+            snprintf(mbs, sizeof mbs, "-");
+        const bench_result *t = &run->results[slot][tc >= 0 ? tc : 0];
+        if (ratio && ok(t) && ops_per_sec(t) > 0)
+            snprintf(rat, sizeof rat, "%.2fx", ops_per_sec(r) / ops_per_sec(t));
+        else
+            snprintf(rat, sizeof rat, "-");
+    }
+    printf(" |%*s %*s", OPS_W, ops, MBS_W, mbs);
+    if (ratio)
+        printf(" %*s", RATIO_W, rat);
+}
+
+static void print_settle(const bench_run *run)
+{
+    const bench_config *c = run->cfg;
+    int any = 0;
+    for (int s = 0; s < c->nworkloads; s++)
+        any |= bench_workload_writes(c->workloads[s]);
+    if (!any)
+        return;
+    printf("\nsettle: seconds of background work (flush, compaction) waited for after each\n"
+           "write workload, outside the timings above (n/a: the engine cannot wait for it)\n");
+    printf("%-*s", NAME_W, "workload");
+    for (int e = 0; e < run->nengines; e++)
+        printf(" %10s", run->engines[e]->name);
+    printf("\n");
+    for (int s = 0; s < c->nworkloads; s++) {
+        if (!bench_workload_writes(c->workloads[s]))
+            continue;
+        printf("%-*s", NAME_W, bench_workload_name(c->workloads[s]));
+        for (int e = 0; e < run->nengines; e++) {
+            const bench_result *r = &run->results[s][e];
+            if (!ok(r))
+                printf(" %10s", "-");
+            else if (r->settle_na)
+                printf(" %10s", "n/a");
+            else
+                printf(" %10.2f", r->settle_secs);
+        }
+        printf("\n");
+    }
+}
+
+static void print_latency(const bench_run *run)
+{
+    const bench_config *c = run->cfg;
+    printf("\nlatency per operation, microseconds (p50 / p99)\n%-*s", NAME_W, "workload");
+    for (int e = 0; e < run->nengines; e++)
+        printf(" |%17s", run->engines[e]->name);
+    printf("\n");
+    for (int s = 0; s < c->nworkloads; s++) {
+        printf("%-*s", NAME_W, bench_workload_name(c->workloads[s]));
+        for (int e = 0; e < run->nengines; e++) {
+            const bench_result *r = &run->results[s][e];
+            if (!ok(r) || r->hist.count == 0) {
+                printf(" |%17s", "-");
+                continue;
+            }
+            printf(" |%8.2f %8.2f", bench_hist_quantile(&r->hist, 0.50) / 1e3,
+                   bench_hist_quantile(&r->hist, 0.99) / 1e3);
+        }
+        printf("\n");
+    }
+}
+
+/* The engines ran the same operations on the same data: what reads found
+ * must agree, or one of them is wrong. */
+static void print_found(const bench_run *run)
+{
+    const bench_config *c = run->cfg;
+    int after_rww = 0, header = 0;
+    for (int s = 0; s < c->nworkloads; s++) {
+        int w = c->workloads[s];
+        if (w == W_READWHILEWRITING)
+            after_rww = 1;
+        if (bench_workload_is_fill(w))
+            after_rww = 0;
+        if (!bench_workload_counts_found(w))
+            continue;
+        int first = -1, agree = 1;
+        for (int e = 0; e < run->nengines; e++) {
+            if (!ok(&run->results[s][e]))
+                continue;
+            if (first < 0)
+                first = e;
+            else if (run->results[s][e].found != run->results[s][first].found)
+                agree = 0;
+        }
+        if (first < 0)
+            continue;
+        if (!header) {
+            printf("\nfound (the same operations ran on every engine)\n");
+            header = 1;
+        }
+        const bench_result *f = &run->results[s][first];
+        printf("  %-*s", NAME_W - 2, bench_workload_name(w));
+        if (agree) {
+            printf("%llu of %llu\n", (unsigned long long)f->found, (unsigned long long)f->ops);
+            continue;
+        }
+        printf("%s:", after_rww ? "differ (expected after readwhilewriting)"
+                                : "WARNING: engines disagree");
+        for (int e = 0; e < run->nengines; e++)
+            if (ok(&run->results[s][e]))
+                printf(" %s %llu", run->engines[e]->name,
+                       (unsigned long long)run->results[s][e].found);
+        printf("\n");
+    }
+}
+
+static void print_differs(const bench_run *run)
+{
+    printf("\nwhat differs between the engines\n");
+    for (int e = 0; e < run->nengines; e++) {
+        char buf[1024];
+        run->engines[e]->differs(run->cfg, buf, sizeof buf);
+        const char *p = buf;
+        int first = 1;
+        while (*p) {
+            const char *nl = strchr(p, '\n');
+            int len = nl ? (int)(nl - p) : (int)strlen(p);
+            printf("  %-9s %.*s\n", first ? run->engines[e]->name : "", len, p);
+            first = 0;
+            p += len + (nl ? 1 : 0);
+        }
+    }
+}
+
+void bench_print_table(const bench_run *run)
+{
+    const bench_config *c = run->cfg;
+    int tc = talus_col(run);
+    print_header(run, tc);
+    for (int s = 0; s < c->nworkloads; s++) {
+        printf("%-*s", NAME_W, bench_workload_name(c->workloads[s]));
+        for (int e = 0; e < run->nengines; e++)
+            print_cell(run, s, e, tc);
+        printf("\n");
+    }
+    if (tc >= 0)
+        printf("ratio: the peer's ops/s divided by Talus's (above 1: the peer is faster)\n");
+    for (int e = 0; e < run->nengines; e++)
+        if (*mark(run, e))
+            printf("* %s cannot turn its log off: it ran with durability buffered\n",
+                   run->engines[e]->name);
+    print_settle(run);
+    if (c->histogram)
+        print_latency(run);
+    print_found(run);
+    print_differs(run);
+    for (int s = 0; s < c->nworkloads; s++)
+        for (int e = 0; e < run->nengines; e++)
+            if (run->results[s][e].failed)
+                printf("\nerror: %s %s: %s", run->engines[e]->name,
+                       bench_workload_name(c->workloads[s]), run->results[s][e].err);
+    printf("\n");
+}
+
+/* ---- JSON ------------------------------------------------------------------ */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void json_result(FILE *f, const bench_run *run, int s, int e, int tc)
+{
+    const bench_result *r = &run->results[s][e];
+    fprintf(f, "        ");
+    json_str(f, run->engines[e]->name);
+    fprintf(f, ": {\"ran\": %s", r->ran ? "true" : "false");
+    if (!r->ran) {
+        fprintf(f, "}");
+        return;
+    }
+    if (r->failed) {
+        fprintf(f, ", \"error\": ");
+        json_str(f, r->err);
+        fprintf(f, "}");
+        return;
+    }
+    fprintf(f,
+            ", \"ops\": %llu, \"bytes\": %llu, \"seconds\": %.6f, \"ops_per_sec\": %.1f, "
+            "\"mb_per_sec\": %.3f, \"found\": %llu",
+            (unsigned long long)r->ops, (unsigned long long)r->bytes, r->secs, ops_per_sec(r),
+            mb_per_sec(r), (unsigned long long)r->found);
+    if (run->cfg->workloads[s] == W_READWHILEWRITING)
+        fprintf(f, ", \"background_writes\": %llu", (unsigned long long)r->writes);
+    if (r->settle_secs >= 0) {
+        if (r->settle_na)
+            fprintf(f, ", \"settle_seconds\": null");
+        else
+            fprintf(f, ", \"settle_seconds\": %.6f", r->settle_secs);
+    }
+    const bench_result *t = tc >= 0 ? &run->results[s][tc] : NULL;
+    if (t && e != tc && ok(t) && ops_per_sec(t) > 0)
+        fprintf(f, ", \"ratio_to_talus\": %.4f", ops_per_sec(r) / ops_per_sec(t));
+    if (r->hist.count)
+        fprintf(f,
+                ", \"latency_us\": {\"count\": %llu, \"mean\": %.3f, \"p50\": %.3f, "
+                "\"p99\": %.3f, \"p999\": %.3f, \"max\": %.3f}",
+                (unsigned long long)r->hist.count, (double)r->hist.sum_ns / r->hist.count / 1e3,
+                bench_hist_quantile(&r->hist, 0.5) / 1e3, bench_hist_quantile(&r->hist, 0.99) / 1e3,
+                bench_hist_quantile(&r->hist, 0.999) / 1e3, (double)r->hist.max_ns / 1e3);
+    fprintf(f, "}");
+}
+
+int bench_write_json(const bench_run *run, const char *path)
+{
+    const bench_config *c = run->cfg;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return bench_err("cannot write %s", path);
+    int tc = talus_col(run);
+    fprintf(f, "{\n  \"tool\": \"talus-bench\",\n  \"started\": ");
+    json_str(f, run->started);
+    fprintf(f,
+            ",\n  \"config\": {\"num\": %llu, \"reads\": %llu, \"key_size\": %zu, "
+            "\"value_size\": %zu, \"compression_ratio\": %.3f, \"compression\": \"%s\", "
+            "\"bloom_bits\": %d, \"block_size\": %zu, \"write_buffer_size\": %zu, "
+            "\"cache_size\": %zu, \"durability\": \"%s\", \"threads\": %d, \"seed\": %llu, "
+            "\"db\": ",
+            (unsigned long long)c->num, (unsigned long long)c->reads, c->key_size, c->value_size,
+            c->compression_ratio, bench_compression_name(c->compression), c->bloom_bits,
+            c->block_size, c->write_buffer_size, c->cache_size,
+            bench_durability_name(c->durability), c->threads, (unsigned long long)c->seed);
+    json_str(f, c->db);
+    fprintf(f, "},\n  \"engines\": [");
+    for (int e = 0; e < run->nengines; e++) {
+        char buf[1024];
+        run->engines[e]->differs(c, buf, sizeof buf);
+        fprintf(f, "%s\n    {\"name\": ", e ? "," : "");
+        json_str(f, run->engines[e]->name);
+        fprintf(f, ", \"version\": ");
+        json_str(f, run->versions[e]);
+        fprintf(f, ", \"differs\": ");
+        json_str(f, buf);
+        fprintf(f, "}");
+    }
+    fprintf(f, "\n  ],\n  \"results\": [");
+    for (int s = 0; s < c->nworkloads; s++) {
+        fprintf(f, "%s\n    {\"workload\": \"%s\", \"engines\": {\n", s ? "," : "",
+                bench_workload_name(c->workloads[s]));
+        for (int e = 0; e < run->nengines; e++) {
+            json_result(f, run, s, e, tc);
+            fprintf(f, "%s\n", e + 1 < run->nengines ? "," : "");
+        }
+        fprintf(f, "    }}");
+    }
+    fprintf(f, "\n  ]\n}\n");
+    if (fclose(f) != 0)
+        return bench_err("cannot write %s", path);
+    return 0;
+}

@@ -1,0 +1,113 @@
+/*
+ * tree_read.c - point reads and the merged internal iterator of a view.
+ * Search order follows the invariant in tree.h: memtables newest first,
+ * L0 newest first, then one file per deeper level.
+ */
+#include "tree/tree_internal.h"
+
+#include <stdlib.h>
+
+#include "util/err.h"
+#include "util/ikey.h"
+
+static bool in_file_range(const ver_file *f, tl_slice ukey)
+{
+    tl_slice lo = tl_slice_make(f->smallest, f->smallest_len - TL_IKEY_TRAILER);
+    tl_slice hi = tl_slice_make(f->largest, f->largest_len - TL_IKEY_TRAILER);
+    return tl_slice_cmp(ukey, lo) >= 0 && tl_slice_cmp(ukey, hi) <= 0;
+}
+
+/* 1 found (decided: *type set, value in *value), 0 keep looking, < 0 error. */
+static int lookup_file(tr_tree *t, const ver_file *f, tl_slice ukey, uint64_t read_seq,
+                       uint8_t *type, tl_buf *value)
+{
+    if (f->min_seq > read_seq || !in_file_range(f, ukey))
+        return 0;
+    uint64_t seq;
+    return tl_table_cache_lookup(t->tc, f->number, f->size, ukey, read_seq, type, value, &seq);
+}
+
+static int lookup_version(tr_tree *t, const ver_version *v, tl_slice ukey, uint64_t read_seq,
+                          uint8_t *type, tl_buf *value)
+{
+    for (size_t i = 0; i < v->nfiles[0]; i++) {
+        int rc = lookup_file(t, v->files[0][i], ukey, read_seq, type, value);
+        if (rc != 0)
+            return rc;
+    }
+    for (int l = 1; l < v->num_levels; l++) {
+        if (v->nfiles[l] == 0)
+            continue;
+        size_t i = ver_version_find_file(v, l, ukey);
+        if (i >= v->nfiles[l])
+            continue;
+        int rc = lookup_file(t, v->files[l][i], ukey, read_seq, type, value);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int lookup_memtable(mt_memtable *m, tl_slice ukey, uint64_t read_seq, uint8_t *type,
+                           tl_buf *value)
+{
+    tl_slice v;
+    uint64_t seq;
+    if (!mt_get(m, ukey, read_seq, type, &v, &seq))
+        return 0;
+    if (tl_vtype_is_delete(*type))
+        return 1;
+    TRY(tl_buf_set(value, v.data, v.len));
+    return 1;
+}
+
+int tr_get(tr_tree *t, tl_slice ukey, uint64_t read_seq, tl_buf *value)
+{
+    tr_view *vw = tr_view_acquire(t);
+    uint8_t type = 0;
+    int rc = lookup_memtable(vw->mem, ukey, read_seq, &type, value);
+    for (int i = 0; rc == 0 && i < vw->nimm; i++)
+        rc = lookup_memtable(vw->imm[i], ukey, read_seq, &type, value);
+    if (rc == 0)
+        rc = lookup_version(t, vw->v, ukey, read_seq, &type, value);
+    tr_view_release(vw);
+    if (rc <= 0)
+        return rc;
+    if (tl_vtype_is_delete(type))
+        return 0;
+    if (type != TL_TYPE_VALUE)
+        return tl_err(TALUS_ECORRUPT, "tree %s: value of unsupported type %u", t->name, type);
+    return 1;
+}
+
+tl_iter *tr_view_iter(tr_tree *t, tr_view *vw, bool fill_cache)
+{
+    const ver_version *v = vw->v;
+    int n = 1 + vw->nimm + (int)v->nfiles[0];
+    for (int l = 1; l < v->num_levels; l++)
+        n += v->nfiles[l] > 0;
+    tl_iter **kids = calloc((size_t)n, sizeof *kids);
+    if (!kids)
+        return NULL;
+    int k = 0;
+    kids[k++] = mt_iter_new(vw->mem);
+    for (int i = 0; i < vw->nimm; i++)
+        kids[k++] = mt_iter_new(vw->imm[i]);
+    for (size_t i = 0; i < v->nfiles[0]; i++)
+        kids[k++] = tl_table_cache_iter(t->tc, v->files[0][i]->number, v->files[0][i]->size,
+                                        fill_cache);
+    for (int l = 1; l < v->num_levels; l++)
+        if (v->nfiles[l] > 0)
+            kids[k++] = cp_level_iter(t->tc, vw->v, l, fill_cache);
+    for (int i = 0; i < k; i++) {
+        if (!kids[i]) {
+            for (int j = 0; j < k; j++)
+                tl_iter_destroy(kids[j]);
+            free(kids);
+            return NULL;
+        }
+    }
+    tl_iter *merged = tl_iter_merge(kids, k);
+    free(kids);
+    return merged;
+}

@@ -1,0 +1,355 @@
+/*
+ * test_db.c - the talus.h surface end to end on a real directory: writes,
+ * reads, deletes, weak deletes, snapshots, iterators with bounds and
+ * prefixes, flush/compaction, reopen, trees, limits and locking.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "talus.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/talus_test_db_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static talus_db *open_db(size_t wbs)
+{
+    talus_options o;
+    talus_options_init(&o);
+    if (wbs) {
+        o.tree.write_buffer_size = wbs;
+        o.tree.target_file_size = wbs;
+        o.tree.max_bytes_for_level_base = wbs * 4;
+    }
+    talus_db *db = NULL;
+    int rc = talus_open(dir, &o, &db);
+    if (rc != 0)
+        fail_msg("open: %s: %s", talus_strerror(rc), talus_errmsg());
+    return db;
+}
+
+static void put_s(talus_tree *t, const char *k, const char *v)
+{
+    assert_int_equal(talus_put(t, k, strlen(k), v, strlen(v)), 0);
+}
+
+static void expect_get(talus_tree *t, const talus_snapshot *s, const char *k, const char *want)
+{
+    void *v = NULL;
+    size_t n = 0;
+    int rc = talus_get(t, s, k, strlen(k), &v, &n);
+    if (!want) {
+        assert_int_equal(rc, TALUS_ENOTFOUND);
+        return;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(v, want, n);
+    talus_free(v);
+}
+
+static void test_basic(void **state)
+{
+    (void)state;
+    talus_db *db = open_db(0);
+    talus_tree *t = talus_default_tree(db);
+    assert_non_null(t);
+    put_s(t, "a", "1");
+    put_s(t, "b", "2");
+    expect_get(t, NULL, "a", "1");
+    expect_get(t, NULL, "c", NULL);
+    put_s(t, "a", "3");
+    expect_get(t, NULL, "a", "3");
+    assert_int_equal(talus_delete(t, "a", 1), 0);
+    expect_get(t, NULL, "a", NULL);
+    assert_int_equal(talus_contains(t, NULL, "b", 1), 1);
+    assert_int_equal(talus_contains(t, NULL, "a", 1), 0);
+    /* empty value */
+    assert_int_equal(talus_put(t, "e", 1, "", 0), 0);
+    expect_get(t, NULL, "e", "");
+    assert_int_equal(talus_close(db), 0);
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    talus_db *db = open_db(0);
+    talus_tree *t = talus_default_tree(db);
+    assert_int_equal(talus_put(t, "", 0, "x", 1), TALUS_EINVAL);
+    size_t big = TALUS_MAX_KEY + 1;
+    char *k = calloc(1, big);
+    memset(k, 'k', big);
+    assert_int_equal(talus_put(t, k, big, "x", 1), TALUS_ETOOBIG);
+    assert_true(strlen(talus_errmsg()) > 0);
+    assert_int_equal(talus_put(t, k, TALUS_MAX_KEY, "x", 1), 0);
+    void *v;
+    size_t n;
+    assert_int_equal(talus_get(t, NULL, k, TALUS_MAX_KEY, &v, &n), 0);
+    talus_free(v);
+    free(k);
+    assert_int_equal(talus_close(db), 0);
+}
+
+static void test_weak_delete(void **state)
+{
+    (void)state;
+    talus_db *db = open_db(64 << 10);
+    talus_tree *t = talus_default_tree(db);
+    put_s(t, "w", "old");
+    assert_int_equal(talus_flush(t), 0);
+    assert_int_equal(talus_compact_range(t, NULL, 0, NULL, 0), 0);
+    put_s(t, "w", "new");
+    assert_int_equal(talus_weak_delete(t, "w", 1), 0);
+    expect_get(t, NULL, "w", NULL);
+    assert_int_equal(talus_flush(t), 0);
+    expect_get(t, NULL, "w", NULL);
+    assert_int_equal(talus_compact_range(t, NULL, 0, NULL, 0), 0);
+    /* the weak delete cancelled "new" but must not resurrect "old" */
+    expect_get(t, NULL, "w", NULL);
+    assert_int_equal(talus_close(db), 0);
+}
+
+static void test_snapshots(void **state)
+{
+    (void)state;
+    talus_db *db = open_db(64 << 10);
+    talus_tree *t = talus_default_tree(db);
+    put_s(t, "k", "v1");
+    talus_snapshot *s1 = talus_snapshot_take(db);
+    put_s(t, "k", "v2");
+    talus_snapshot *s2 = talus_snapshot_take(db);
+    assert_int_equal(talus_delete(t, "k", 1), 0);
+    expect_get(t, s1, "k", "v1");
+    expect_get(t, s2, "k", "v2");
+    expect_get(t, NULL, "k", NULL);
+    assert_int_equal(talus_flush(t), 0);
+    assert_int_equal(talus_compact_range(t, NULL, 0, NULL, 0), 0);
+    expect_get(t, s1, "k", "v1");
+    expect_get(t, s2, "k", "v2");
+    expect_get(t, NULL, "k", NULL);
+    talus_snapshot_release(db, s1);
+    talus_snapshot_release(db, s2);
+    assert_int_equal(talus_compact_range(t, NULL, 0, NULL, 0), 0);
+    expect_get(t, NULL, "k", NULL);
+    assert_int_equal(talus_close(db), 0);
+}
+
+static void collect(talus_iter *it, bool reverse, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (reverse)
+        talus_iter_seek_last(it);
+    else
+        talus_iter_seek_first(it);
+    while (talus_iter_valid(it)) {
+        size_t n;
+        const char *k = talus_iter_key(it, &n);
+        strncat(out, k, n < cap - strlen(out) - 2 ? n : 0);
+        strcat(out, ",");
+        if (reverse)
+            talus_iter_prev(it);
+        else
+            talus_iter_next(it);
+    }
+    assert_int_equal(talus_iter_status(it), 0);
+}
+
+static void test_iterators(void **state)
+{
+    (void)state;
+    talus_db *db = open_db(64 << 10);
+    talus_tree *t = talus_default_tree(db);
+    const char *keys[] = {"a", "a/x", "a.txt", "ab", "b", "b/1", "b/2", "c"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        put_s(t, keys[i], "v");
+    assert_int_equal(talus_delete(t, "ab", 2), 0);
+    char buf[512];
+    for (int flushed = 0; flushed < 2; flushed++) {
+        talus_iter *it;
+        assert_int_equal(talus_iter_new(t, NULL, &it), 0);
+        collect(it, false, buf, sizeof buf);
+        assert_string_equal(buf, "a,a.txt,a/x,b,b/1,b/2,c,");
+        collect(it, true, buf, sizeof buf);
+        assert_string_equal(buf, "c,b/2,b/1,b,a/x,a.txt,a,");
+        /* direction switches */
+        talus_iter_seek(it, "b", 1);
+        assert_true(talus_iter_valid(it));
+        talus_iter_prev(it);
+        size_t n;
+        const char *k = talus_iter_key(it, &n);
+        assert_int_equal(n, 3);
+        assert_memory_equal(k, "a/x", 3);
+        talus_iter_next(it);
+        k = talus_iter_key(it, &n);
+        assert_memory_equal(k, "b", 1);
+        talus_iter_seek_for_prev(it, "ab", 2);
+        k = talus_iter_key(it, &n);
+        assert_int_equal(n, 3);
+        assert_memory_equal(k, "a/x", 3);
+        talus_iter_free(it);
+
+        talus_iter_options io;
+        talus_iter_options_init(&io);
+        io.prefix = "b/";
+        io.prefix_len = 2;
+        assert_int_equal(talus_iter_new(t, &io, &it), 0);
+        collect(it, false, buf, sizeof buf);
+        assert_string_equal(buf, "b/1,b/2,");
+        collect(it, true, buf, sizeof buf);
+        assert_string_equal(buf, "b/2,b/1,");
+        talus_iter_free(it);
+
+        talus_iter_options_init(&io);
+        io.lower = "a.";
+        io.lower_len = 2;
+        io.upper = "b/1";
+        io.upper_len = 3;
+        assert_int_equal(talus_iter_new(t, &io, &it), 0);
+        collect(it, false, buf, sizeof buf);
+        assert_string_equal(buf, "a.txt,a/x,b,");
+        collect(it, true, buf, sizeof buf);
+        assert_string_equal(buf, "b,a/x,a.txt,");
+        talus_iter_free(it);
+        assert_int_equal(talus_flush(t), 0);
+    }
+    void *k;
+    size_t kl;
+    assert_int_equal(talus_first_key(t, &k, &kl), 0);
+    assert_memory_equal(k, "a", 1);
+    talus_free(k);
+    assert_int_equal(talus_last_key(t, &k, &kl), 0);
+    assert_memory_equal(k, "c", 1);
+    talus_free(k);
+    assert_int_equal(talus_close(db), 0);
+}
+
+static void test_reopen_and_compaction(void **state)
+{
+    (void)state;
+    talus_db *db = open_db(64 << 10);
+    talus_tree *t = talus_default_tree(db);
+    char k[32], v[128];
+    const int n = 20000;
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "key%08d", (i * 7919) % n);
+        snprintf(v, sizeof v, "value-%d-%0100d", i, i);
+        assert_int_equal(talus_put(t, k, strlen(k), v, strlen(v)), 0);
+    }
+    for (int i = 0; i < n; i += 3) {
+        snprintf(k, sizeof k, "key%08d", i);
+        assert_int_equal(talus_delete(t, k, strlen(k)), 0);
+    }
+    assert_int_equal(talus_wait_idle(db), 0);
+    talus_tree_stats st;
+    assert_int_equal(talus_tree_stats_get(t, &st), 0);
+    assert_true(st.flushes > 0);
+    assert_int_equal(talus_close(db), 0);
+
+    db = open_db(64 << 10);
+    t = talus_default_tree(db);
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "key%08d", i);
+        int rc = talus_get(t, NULL, k, strlen(k), NULL, NULL);
+        assert_int_equal(rc, i % 3 == 0 ? TALUS_ENOTFOUND : 0);
+    }
+    talus_iter *it;
+    assert_int_equal(talus_iter_new(t, NULL, &it), 0);
+    int count = 0;
+    for (talus_iter_seek_first(it); talus_iter_valid(it); talus_iter_next(it))
+        count++;
+    assert_int_equal(count, n - (n + 2) / 3);
+    talus_iter_free(it);
+    assert_int_equal(talus_compact_range(t, NULL, 0, NULL, 0), 0);
+    assert_true(talus_disk_space(t) > 0);
+    assert_int_equal(talus_close(db), 0);
+}
+
+static void test_trees_and_batches(void **state)
+{
+    (void)state;
+    talus_db *db = open_db(0);
+    talus_tree *a, *b;
+    assert_int_equal(talus_tree_open(db, "alpha", 0, NULL, &a), TALUS_ENOTFOUND);
+    assert_int_equal(talus_tree_open(db, "alpha", 1, NULL, &a), 0);
+    assert_int_equal(talus_tree_open(db, "beta", 1, NULL, &b), 0);
+    talus_batch *bt;
+    assert_int_equal(talus_batch_new(&bt), 0);
+    assert_int_equal(talus_batch_put(bt, a, "k", 1, "A", 1), 0);
+    assert_int_equal(talus_batch_put(bt, b, "k", 1, "B", 1), 0);
+    assert_int_equal(talus_batch_put(bt, b, "k", 1, "B2", 2), 0); /* last write wins */
+    uint64_t seq = 0;
+    assert_int_equal(talus_batch_commit(db, bt, -1, &seq), 0);
+    assert_int_equal(seq, talus_seqno(db));
+    talus_batch_free(bt);
+    expect_get(a, NULL, "k", "A");
+    expect_get(b, NULL, "k", "B2");
+    expect_get(talus_default_tree(db), NULL, "k", NULL);
+    assert_int_equal(talus_close(db), 0);
+
+    db = open_db(0);
+    char **names;
+    size_t count;
+    assert_int_equal(talus_tree_list(db, &names, &count), 0);
+    assert_int_equal(count, 3);
+    talus_free_names(names);
+    assert_int_equal(talus_tree_open(db, "beta", 0, NULL, &b), 0);
+    expect_get(b, NULL, "k", "B2");
+    assert_int_equal(talus_tree_drop(db, "beta"), 0);
+    assert_int_equal(talus_tree_drop(db, "default"), TALUS_EINVAL);
+    assert_int_equal(talus_close(db), 0);
+    db = open_db(0);
+    assert_int_equal(talus_tree_open(db, "beta", 0, NULL, &b), TALUS_ENOTFOUND);
+    assert_int_equal(talus_close(db), 0);
+}
+
+static void test_lock(void **state)
+{
+    (void)state;
+    talus_db *db = open_db(0);
+    talus_options o;
+    talus_options_init(&o);
+    talus_db *db2 = NULL;
+    assert_int_equal(talus_open(dir, &o, &db2), TALUS_EBUSY);
+    assert_non_null(strstr(talus_errmsg(), "in use"));
+    assert_int_equal(talus_close(db), 0);
+    o.create_if_missing = 0;
+    assert_int_equal(talus_open("/tmp/talus-definitely-missing-db", &o, &db2), TALUS_ENOTFOUND);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_basic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_weak_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_iterators, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_and_compaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trees_and_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

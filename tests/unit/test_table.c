@@ -1,0 +1,876 @@
+/*
+ * test_table.c - the block-based table end to end: build tables of many
+ * shapes (sizes, compressions, block sizes, restart intervals, user keys
+ * whose versions span block boundaries), then check gets at many read
+ * seqnos, full iteration both ways, seeks and properties against a sorted
+ * model. Then hostile files: every byte flipped and every truncation of a
+ * small table must give correct answers or an error code, never a crash;
+ * wrong magic and a future format version give clear errors. Finally the
+ * block cache: repeated reads are served without touching the file.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cache/cache.h"
+#include "table/table.h"
+#include "util/coding.h"
+#include "util/err.h"
+#include "util/ikey.h"
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint32_t rndn(uint32_t n)
+{
+    return (uint32_t)(rnd() % n);
+}
+
+/* ---- An in-memory file, counting reads -------------------------------- */
+
+typedef struct memfile {
+    tl_file base;
+    tl_buf *buf;
+} memfile;
+
+static uint64_t mem_preads;
+
+static int mem_pread(tl_file *f, void *b, size_t n, uint64_t off, size_t *got)
+{
+    memfile *m = (memfile *)f;
+    mem_preads++;
+    *got = 0;
+    if (off >= m->buf->len)
+        return 0;
+    size_t avail = m->buf->len - (size_t)off;
+    *got = n < avail ? n : avail;
+    memcpy(b, m->buf->data + off, *got);
+    return 0;
+}
+
+static int mem_append(tl_file *f, const void *b, size_t n)
+{
+    return tl_buf_append(((memfile *)f)->buf, b, n);
+}
+
+static int mem_size(tl_file *f, uint64_t *out)
+{
+    *out = ((memfile *)f)->buf->len;
+    return 0;
+}
+
+static int mem_close(tl_file *f)
+{
+    free(f);
+    return 0;
+}
+
+static const tl_env_ops mem_ops = {
+    .pread = mem_pread, .append = mem_append, .size = mem_size, .close = mem_close};
+static tl_env mem_env = {&mem_ops};
+
+static tl_file *memfile_new(tl_buf *buf)
+{
+    memfile *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    m->base.env = &mem_env;
+    m->buf = buf;
+    return &m->base;
+}
+
+/* ---- The model --------------------------------------------------------- */
+
+typedef struct ent {
+    uint8_t *k;
+    size_t klen;
+    uint8_t *v;
+    size_t vlen;
+} ent;
+
+typedef struct model {
+    ent *e;
+    size_t n, cap;
+    uint32_t max_num; /* user key numbers are < max_num */
+} model;
+
+static size_t make_ukey(uint8_t *dst, uint32_t num)
+{
+    int n = sprintf((char *)dst, "user%08u", num);
+    size_t extra = (num * 7u) % 5u; /* vary lengths */
+    memset(dst + n, 'x', extra);
+    return (size_t)n + extra;
+}
+
+static void model_add(model *m, const uint8_t *uk, size_t ulen, uint64_t seq, uint8_t type,
+                      size_t vlen)
+{
+    if (m->n == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 256;
+        m->e = realloc(m->e, m->cap * sizeof *m->e);
+        assert_non_null(m->e);
+    }
+    ent *e = &m->e[m->n++];
+    e->k = malloc(ulen + TL_IKEY_TRAILER);
+    e->klen = tl_ikey_encode(e->k, uk, ulen, seq, type);
+    e->vlen = vlen;
+    e->v = malloc(vlen ? vlen : 1);
+    for (size_t i = 0; i < vlen; i++)
+        e->v[i] = (uint8_t)("abcdefgh"[(seq + i) % 8] ^ (i % 3 == 0 ? (uint8_t)rnd() : 0));
+}
+
+/* nusers user keys (numbers with random gaps), some with many versions;
+ * `spanning` forces a few keys with enough versions to cross blocks. */
+static void model_gen(model *m, size_t nusers, size_t maxv, bool spanning)
+{
+    memset(m, 0, sizeof *m);
+    uint32_t num = 0;
+    for (size_t i = 0; i < nusers; i++) {
+        num += 1 + rndn(3);
+        uint8_t uk[32];
+        size_t ulen = make_ukey(uk, num);
+        uint32_t r = rndn(100), nv = 1;
+        if (r >= 70)
+            nv = 2 + rndn(3);
+        if (r >= 95)
+            nv = 5 + rndn(6);
+        if (spanning && r == 99)
+            nv = 30 + rndn(40);
+        uint64_t seq = (rnd() % (1ull << 40)) + 1000;
+        for (uint32_t j = 0; j < nv; j++) {
+            seq -= 1 + rndn(5);
+            uint8_t type = TL_TYPE_VALUE;
+            uint32_t t = rndn(40);
+            if (t < 4)
+                type = TL_TYPE_TOMBSTONE;
+            else if (t == 4)
+                type = TL_TYPE_WEAK_TOMBSTONE;
+            size_t vlen = type == TL_TYPE_VALUE ? rndn((uint32_t)maxv + 1) : 0;
+            model_add(m, uk, ulen, seq, type, vlen);
+        }
+    }
+    m->max_num = num + 3;
+}
+
+static void model_free(model *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->e[i].k);
+        free(m->e[i].v);
+    }
+    free(m->e);
+}
+
+static size_t model_lower_bound(const model *m, tl_slice t)
+{
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (tl_ikey_cmp_raw(m->e[mid].k, m->e[mid].klen, t.data, t.len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* ---- Building and opening -------------------------------------------- */
+
+static void build(const model *m, const tbl_options *o, tl_buf *file, tbl_props *props)
+{
+    tl_buf_clear(file);
+    tl_file *f = memfile_new(file);
+    tbl_builder *b;
+    assert_int_equal(tbl_builder_new(o, f, &b), 0);
+    for (size_t i = 0; i < m->n; i++) {
+        int rc = tbl_builder_add(b, tl_slice_make(m->e[i].k, m->e[i].klen),
+                                 tl_slice_make(m->e[i].v, m->e[i].vlen));
+        if (rc)
+            fail_msg("add %zu: %s", i, tl_errmsg());
+    }
+    assert_int_equal(tbl_builder_entries(b), m->n);
+    assert_int_equal(tbl_builder_finish(b, props), 0);
+    tbl_builder_free(b);
+    tl_file_close(f);
+    assert_int_equal(props->file_size, file->len);
+}
+
+static tbl_reader *open_mem(tl_buf *file, tl_cache *cache)
+{
+    tl_file *f = memfile_new(file);
+    tbl_reader *r;
+    int rc = tbl_reader_open(f, "mem.sst", file->len, cache, &r);
+    if (rc)
+        fail_msg("open: %d %s", rc, tl_errmsg());
+    return r;
+}
+
+static void check_props(const model *m, const tbl_options *o, const tbl_props *p,
+                        const tbl_props *built, uint64_t file_size)
+{
+    uint64_t dels = 0, kb = 0, vb = 0, minseq = UINT64_MAX, maxseq = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        tl_slice k = tl_slice_make(m->e[i].k, m->e[i].klen);
+        dels += tl_vtype_is_delete(tl_ikey_type(k));
+        kb += k.len;
+        vb += m->e[i].vlen;
+        uint64_t s = tl_ikey_seq(k);
+        minseq = s < minseq ? s : minseq;
+        maxseq = s > maxseq ? s : maxseq;
+    }
+    const tbl_props *ps[2] = {p, built};
+    for (int i = 0; i < 2; i++) {
+        const tbl_props *q = ps[i];
+        assert_int_equal(q->format_version, o->format_version);
+        assert_int_equal(q->compression, (uint32_t)o->compression);
+        assert_int_equal(q->num_entries, m->n);
+        assert_int_equal(q->num_deletions, dels);
+        assert_int_equal(q->raw_key_bytes, kb);
+        assert_int_equal(q->raw_value_bytes, vb);
+        assert_int_equal(q->file_size, file_size);
+        assert_true(q->num_data_blocks >= (m->n ? 1u : 0u));
+        assert_true(q->data_bytes + q->index_bytes + q->filter_bytes < file_size);
+        assert_true(o->bloom_bits_per_key == 0 || q->filter_bytes > 0);
+        if (m->n) {
+            assert_int_equal(q->min_seq, minseq);
+            assert_int_equal(q->max_seq, maxseq);
+            assert_int_equal(q->smallest_len, m->e[0].klen);
+            assert_memory_equal(q->smallest, m->e[0].k, m->e[0].klen);
+            assert_int_equal(q->largest_len, m->e[m->n - 1].klen);
+            assert_memory_equal(q->largest, m->e[m->n - 1].k, m->e[m->n - 1].klen);
+        }
+    }
+    assert_int_equal(p->num_data_blocks, built->num_data_blocks);
+    assert_int_equal(p->data_bytes, built->data_bytes);
+    assert_int_equal(p->index_bytes, built->index_bytes);
+    assert_int_equal(p->filter_bytes, built->filter_bytes);
+}
+
+/* ---- Checking a reader against the model ------------------------------ */
+
+/* Expected answer of get(ukey, seq): index of the entry or -1. */
+static long model_get(const model *m, const uint8_t *uk, size_t ulen, uint64_t seq)
+{
+    uint8_t t[64];
+    size_t tl = tl_ikey_encode(t, uk, ulen, seq, TL_TYPE_VALUE);
+    size_t i = model_lower_bound(m, tl_slice_make(t, tl));
+    if (i < m->n && tl_bytes_cmp(m->e[i].k, m->e[i].klen - TL_IKEY_TRAILER, uk, ulen) == 0)
+        return (long)i;
+    return -1;
+}
+
+/* Compare one get with the model. If tolerate, an error is acceptable
+ * (corrupt input); a wrong answer never is. */
+static void check_get(tbl_reader *r, const model *m, const uint8_t *uk, size_t ulen, uint64_t seq,
+                      bool tolerate)
+{
+    uint8_t type = 0;
+    uint64_t got_seq = 0;
+    tl_buf v = {0};
+    int rc = tbl_reader_get(r, tl_slice_make(uk, ulen), seq, &type, &v, &got_seq);
+    long want = model_get(m, uk, ulen, seq);
+    if (rc < 0) {
+        if (!tolerate)
+            fail_msg("get error %d: %s", rc, tl_errmsg());
+        assert_int_equal(rc, TALUS_ECORRUPT);
+        tl_buf_free(&v);
+        return;
+    }
+    if (want < 0) {
+        assert_int_equal(rc, 0);
+    } else {
+        const ent *e = &m->e[want];
+        tl_slice k = tl_slice_make(e->k, e->klen);
+        assert_int_equal(rc, 1);
+        assert_int_equal(type, tl_ikey_type(k));
+        assert_int_equal(got_seq, tl_ikey_seq(k));
+        assert_int_equal(v.len, e->vlen);
+        if (v.len)
+            assert_memory_equal(v.data, e->v, v.len);
+        if (!tolerate)
+            assert_true(tbl_reader_may_contain(r, tl_slice_make(uk, ulen)));
+    }
+    tl_buf_free(&v);
+}
+
+static bool at_entry(tl_iter *it, const model *m, size_t i)
+{
+    if (!tl_iter_valid(it))
+        return false;
+    tl_slice k = tl_iter_key(it), v = tl_iter_value(it);
+    assert_int_equal(k.len, m->e[i].klen);
+    assert_memory_equal(k.data, m->e[i].k, k.len);
+    assert_int_equal(v.len, m->e[i].vlen);
+    if (v.len)
+        assert_memory_equal(v.data, m->e[i].v, v.len);
+    return true;
+}
+
+/* Full scans both ways; with tolerate, an early stop must carry ECORRUPT. */
+static void check_scans(tbl_reader *r, const model *m, bool fill, bool tolerate)
+{
+    tl_iter *it = tbl_reader_iter(r, fill);
+    assert_non_null(it);
+    assert_false(tl_iter_valid(it));
+    size_t i = 0;
+    for (tl_iter_seek_first(it); i < m->n && at_entry(it, m, i); tl_iter_next(it))
+        i++;
+    if (i < m->n || tl_iter_status(it)) {
+        if (!tolerate)
+            fail_msg("forward scan stopped at %zu of %zu: %s", i, m->n, tl_errmsg());
+        assert_int_equal(tl_iter_status(it), TALUS_ECORRUPT);
+    } else {
+        assert_false(tl_iter_valid(it));
+    }
+    tl_iter_destroy(it);
+    it = tbl_reader_iter(r, fill);
+    i = m->n;
+    for (tl_iter_seek_last(it); i > 0 && at_entry(it, m, i - 1); tl_iter_prev(it))
+        i--;
+    if (i > 0 || tl_iter_status(it)) {
+        if (!tolerate)
+            fail_msg("backward scan stopped at %zu: %s", i, tl_errmsg());
+        assert_int_equal(tl_iter_status(it), TALUS_ECORRUPT);
+    } else {
+        assert_false(tl_iter_valid(it));
+    }
+    tl_iter_destroy(it);
+}
+
+static void random_target(const model *m, uint8_t *t, size_t *tl)
+{
+    if (m->n && rndn(2)) {
+        const ent *e = &m->e[rndn((uint32_t)m->n)];
+        memcpy(t, e->k, e->klen);
+        *tl = e->klen;
+        uint64_t s = tl_ikey_seq(tl_slice_make(t, *tl));
+        tl_put_fixed64(t + *tl - 9, s + rndn(3) - 1);
+    } else {
+        uint8_t uk[32];
+        size_t ul = make_ukey(uk, rndn(m->max_num + 1));
+        *tl = tl_ikey_encode(t, uk, ul, rnd() % (1ull << 41), TL_TYPE_VALUE);
+    }
+}
+
+static void check_seeks(tbl_reader *r, const model *m, int nq)
+{
+    tl_iter *it = tbl_reader_iter(r, true);
+    for (int q = 0; q < nq; q++) {
+        uint8_t t[64];
+        size_t tl;
+        random_target(m, t, &tl);
+        tl_slice ts = tl_slice_make(t, tl);
+        size_t lb = model_lower_bound(m, ts);
+        tl_iter_seek(it, ts);
+        if (lb == m->n)
+            assert_false(tl_iter_valid(it));
+        else
+            assert_true(at_entry(it, m, lb));
+        size_t up = lb < m->n && tl_ikey_cmp_raw(m->e[lb].k, m->e[lb].klen, t, tl) == 0 ? lb + 1
+                                                                                         : lb;
+        tl_iter_seek_for_prev(it, ts);
+        if (up == 0) {
+            assert_false(tl_iter_valid(it));
+            continue;
+        }
+        assert_true(at_entry(it, m, up - 1));
+        size_t pos = up - 1;
+        for (int s = 0; s < 40; s++) { /* random walk across block edges */
+            if (rndn(2)) {
+                tl_iter_next(it);
+                if (++pos == m->n) {
+                    assert_false(tl_iter_valid(it));
+                    break;
+                }
+            } else {
+                tl_iter_prev(it);
+                if (pos-- == 0) {
+                    assert_false(tl_iter_valid(it));
+                    break;
+                }
+            }
+            assert_true(at_entry(it, m, pos));
+        }
+    }
+    assert_int_equal(tl_iter_status(it), 0);
+    tl_iter_destroy(it);
+}
+
+static void check_gets(tbl_reader *r, const model *m, int nq, bool tolerate)
+{
+    for (int q = 0; q < nq; q++) {
+        uint8_t uk[32];
+        size_t ul;
+        uint64_t seq;
+        if (m->n && rndn(4)) {
+            const ent *e = &m->e[rndn((uint32_t)m->n)];
+            ul = e->klen - TL_IKEY_TRAILER;
+            memcpy(uk, e->k, ul);
+            uint64_t s = tl_ikey_seq(tl_slice_make(e->k, e->klen));
+            uint32_t c = rndn(4);
+            seq = c == 0 ? TL_SEQ_MAX : c == 1 ? s : c == 2 ? s - 1 : s + 1;
+        } else {
+            ul = make_ukey(uk, rndn(m->max_num + 1));
+            seq = rndn(2) ? TL_SEQ_MAX : rnd() % (1ull << 41);
+        }
+        check_get(r, m, uk, ul, seq, tolerate);
+    }
+}
+
+static void check_all(tbl_reader *r, const model *m, int nq)
+{
+    check_gets(r, m, nq, false);
+    check_scans(r, m, true, false);
+    check_seeks(r, m, nq / 4 + 1);
+}
+
+/* Build with o, reopen, compare everything. */
+static void round_trip(const model *m, const tbl_options *o, int nq)
+{
+    tl_buf file = {0};
+    tbl_props built;
+    build(m, o, &file, &built);
+    tbl_reader *r = open_mem(&file, NULL);
+    check_props(m, o, tbl_reader_props(r), &built, file.len);
+    check_all(r, m, nq);
+    tbl_reader_free(r);
+    tbl_props_free(&built);
+    tl_buf_free(&file);
+}
+
+/* ---- Tests ------------------------------------------------------------ */
+
+static void test_sizes_and_compression(void **state)
+{
+    (void)state;
+    static const size_t users[] = {1, 700, 60000};
+    static const int comps[] = {TALUS_COMPRESS_NONE, TALUS_COMPRESS_LZ4, TALUS_COMPRESS_ZSTD};
+    for (size_t u = 0; u < 3; u++) {
+        model m;
+        model_gen(&m, users[u], 120, true);
+        for (size_t c = 0; c < 3; c++) {
+            tbl_options o;
+            tbl_options_init(&o);
+            o.compression = comps[c];
+            round_trip(&m, &o, users[u] > 1000 ? 20000 : 2000);
+        }
+        model_free(&m);
+    }
+}
+
+static void test_exactly_1000_and_100k(void **state)
+{
+    (void)state;
+    static const size_t counts[] = {1000, 100000};
+    for (size_t c = 0; c < 2; c++) {
+        model m;
+        model_gen(&m, counts[c], 60, false);
+        /* Trim to exactly the count (user keys may have several versions). */
+        while (m.n > counts[c]) {
+            m.n--;
+            free(m.e[m.n].k);
+            free(m.e[m.n].v);
+        }
+        tbl_options o;
+        tbl_options_init(&o);
+        o.compression = c ? TALUS_COMPRESS_LZ4 : TALUS_COMPRESS_ZSTD;
+        round_trip(&m, &o, 5000);
+        model_free(&m);
+    }
+}
+
+static void test_shapes(void **state)
+{
+    (void)state;
+    /* Tiny blocks, all restart intervals, with and without a filter. */
+    model m;
+    model_gen(&m, 400, 40, true);
+    for (int ri = 1; ri <= 20; ri += 3) {
+        tbl_options o;
+        tbl_options_init(&o);
+        o.block_size = 64 + rndn(400);
+        o.restart_interval = ri;
+        o.bloom_bits_per_key = (ri % 2) ? 0 : 10;
+        o.compression = ri % 3;
+        round_trip(&m, &o, 1500);
+    }
+    /* One block holding everything. */
+    tbl_options o;
+    tbl_options_init(&o);
+    o.block_size = 1u << 20;
+    round_trip(&m, &o, 1000);
+    model_free(&m);
+}
+
+static void test_versions_across_blocks(void **state)
+{
+    (void)state;
+    model m;
+    memset(&m, 0, sizeof m);
+    uint8_t uk[32];
+    for (uint32_t k = 1; k <= 5; k++) {
+        size_t ul = make_ukey(uk, k * 2);
+        uint32_t nv = k == 3 ? 500 : 3;
+        for (uint32_t j = 0; j < nv; j++)
+            model_add(&m, uk, ul, 100000 - j * 2, j % 7 == 3 ? TL_TYPE_TOMBSTONE : TL_TYPE_VALUE,
+                      j % 7 == 3 ? 0 : 20);
+    }
+    m.max_num = 12;
+    tbl_options o;
+    tbl_options_init(&o);
+    o.block_size = 128;
+    o.restart_interval = 4;
+    tl_buf file = {0};
+    tbl_props built;
+    build(&m, &o, &file, &built);
+    assert_true(built.num_data_blocks > 50);
+    tbl_reader *r = open_mem(&file, NULL);
+    /* Every seqno around key 3's versions, including between them. */
+    size_t ul = make_ukey(uk, 6);
+    for (uint64_t s = 100000 - 1002; s <= 100001; s++)
+        check_get(r, &m, uk, ul, s, false);
+    check_all(r, &m, 3000);
+    tbl_reader_free(r);
+    tbl_props_free(&built);
+    tl_buf_free(&file);
+    model_free(&m);
+}
+
+static void test_empty_table(void **state)
+{
+    (void)state;
+    model m;
+    memset(&m, 0, sizeof m);
+    m.max_num = 10;
+    tbl_options o;
+    tbl_options_init(&o);
+    round_trip(&m, &o, 100);
+    o.bloom_bits_per_key = 0;
+    round_trip(&m, &o, 100);
+}
+
+static void test_builder_rejects(void **state)
+{
+    (void)state;
+    tl_buf file = {0};
+    tl_file *f = memfile_new(&file);
+    tbl_options o;
+    tbl_options_init(&o);
+    tbl_builder *b;
+    uint8_t k1[32], k2[32], k3[32];
+    size_t l1 = tl_ikey_encode(k1, (const uint8_t *)"b", 1, 10, TL_TYPE_VALUE);
+    size_t l2 = tl_ikey_encode(k2, (const uint8_t *)"a", 1, 10, TL_TYPE_VALUE);
+    size_t l3 = tl_ikey_encode(k3, (const uint8_t *)"b", 1, 11, TL_TYPE_VALUE);
+    tl_slice v = tl_slice_make("v", 1);
+    o.restart_interval = 0;
+    assert_int_equal(tbl_builder_new(&o, f, &b), TALUS_EINVAL);
+    tbl_options_init(&o);
+    o.compression = 9;
+    assert_int_equal(tbl_builder_new(&o, f, &b), TALUS_EINVAL);
+    tbl_options_init(&o);
+    o.format_version = 2;
+    assert_int_equal(tbl_builder_new(&o, f, &b), TALUS_EINVAL);
+    tbl_options_init(&o);
+    assert_int_equal(tbl_builder_new(&o, f, &b), 0);
+    assert_int_equal(tbl_builder_add(b, tl_slice_make(k1, l1), v), 0);
+    assert_int_equal(tbl_builder_add(b, tl_slice_make(k1, l1), v), TALUS_EINVAL);
+    assert_int_equal(tbl_builder_add(b, tl_slice_make(k2, l2), v), TALUS_EINVAL);
+    assert_int_equal(tbl_builder_add(b, tl_slice_make(k3, l3), v), TALUS_EINVAL); /* newer seq */
+    assert_int_equal(tbl_builder_add(b, tl_slice_make(k1, 5), v), TALUS_EINVAL);
+    k2[l2 - 1] = 0; /* bad type */
+    assert_int_equal(tbl_builder_add(b, tl_slice_make(k2, l2), v), TALUS_EINVAL);
+    /* The builder is still usable after rejected keys. */
+    size_t l4 = tl_ikey_encode(k2, (const uint8_t *)"c", 1, 1, TL_TYPE_TOMBSTONE);
+    assert_int_equal(tbl_builder_add(b, tl_slice_make(k2, l4), tl_slice_make(NULL, 0)), 0);
+    tbl_props p;
+    assert_int_equal(tbl_builder_finish(b, &p), 0);
+    assert_int_equal(p.num_entries, 2);
+    assert_int_equal(p.num_deletions, 1);
+    assert_int_equal(tbl_builder_add(b, tl_slice_make(k2, l4), v), TALUS_EINVAL);
+    tbl_props_free(&p);
+    tbl_builder_free(b);
+    tl_file_close(f);
+    tl_buf_free(&file);
+}
+
+/* Small table used by the corruption tests. */
+static void small_table(model *m, int comp, tl_buf *file)
+{
+    model_gen(m, 40, 30, false);
+    tbl_options o;
+    tbl_options_init(&o);
+    o.block_size = 200;
+    o.restart_interval = 3;
+    o.compression = comp;
+    tbl_props p;
+    build(m, &o, file, &p);
+    tbl_props_free(&p);
+}
+
+/* Open + get + iterate a possibly corrupt file: correct data or an error. */
+static void check_or_error(const model *m, tl_buf *file)
+{
+    tl_file *f = memfile_new(file);
+    tbl_reader *r;
+    int rc = tbl_reader_open(f, "bad.sst", file->len, NULL, &r);
+    if (rc < 0) {
+        assert_true(rc == TALUS_ECORRUPT || rc == TALUS_EVERSION);
+        tl_file_close(f);
+        return;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        const ent *e = &m->e[i];
+        uint64_t s = tl_ikey_seq(tl_slice_make(e->k, e->klen));
+        check_get(r, m, e->k, e->klen - TL_IKEY_TRAILER, s, true);
+        check_get(r, m, e->k, e->klen - TL_IKEY_TRAILER, TL_SEQ_MAX, true);
+    }
+    check_scans(r, m, false, true);
+    tbl_reader_free(r);
+}
+
+static void test_corrupt_every_byte(void **state)
+{
+    (void)state;
+    static const int comps[] = {TALUS_COMPRESS_NONE, TALUS_COMPRESS_ZSTD, TALUS_COMPRESS_LZ4};
+    for (int c = 0; c < 3; c++) {
+        model m;
+        tl_buf file = {0}, bad = {0};
+        small_table(&m, comps[c], &file);
+        /* Every byte, one random bit each. */
+        for (size_t i = 0; i < file.len; i++) {
+            tl_buf_set(&bad, file.data, file.len);
+            bad.data[i] ^= (uint8_t)(1u << rndn(8));
+            check_or_error(&m, &bad);
+        }
+        /* Every truncation. */
+        for (size_t len = 0; len < file.len; len++) {
+            tl_buf_set(&bad, file.data, len);
+            tl_file *f = memfile_new(&bad);
+            tbl_reader *r;
+            int rc = tbl_reader_open(f, "cut.sst", len, NULL, &r);
+            assert_int_equal(rc, TALUS_ECORRUPT);
+            tl_file_close(f);
+        }
+        /* A caller passing the wrong file size. */
+        for (int d = -9; d <= 9; d += 3) {
+            tl_file *f = memfile_new(&file);
+            tbl_reader *r;
+            int rc = tbl_reader_open(f, "size.sst", file.len + (size_t)d, NULL, &r);
+            assert_int_equal(rc, d == 0 ? 0 : TALUS_ECORRUPT);
+            if (rc == 0)
+                tbl_reader_free(r);
+            else
+                tl_file_close(f);
+        }
+        tl_buf_free(&file);
+        tl_buf_free(&bad);
+        model_free(&m);
+    }
+}
+
+static void test_footer_errors(void **state)
+{
+    (void)state;
+    model m;
+    tl_buf file = {0}, bad = {0};
+    small_table(&m, TALUS_COMPRESS_NONE, &file);
+    tbl_reader *r;
+    tl_file *f;
+
+    /* Wrong magic. */
+    tl_buf_set(&bad, file.data, file.len);
+    bad.data[bad.len - 1] ^= 0x40;
+    f = memfile_new(&bad);
+    assert_int_equal(tbl_reader_open(f, "x.sst", bad.len, NULL, &r), TALUS_ECORRUPT);
+    assert_non_null(strstr(tl_errmsg(), "not a talus table"));
+    assert_non_null(strstr(tl_errmsg(), "x.sst"));
+    tl_file_close(f);
+
+    /* Future format version in the footer. */
+    tl_buf_set(&bad, file.data, file.len);
+    tl_put_fixed32(bad.data + bad.len - 12, 4);
+    f = memfile_new(&bad);
+    assert_int_equal(tbl_reader_open(f, "x.sst", bad.len, NULL, &r), TALUS_EVERSION);
+    printf("future version: %s\n", tl_errmsg());
+    assert_non_null(strstr(tl_errmsg(), "table x.sst uses format V4; this build reads up to V3"));
+    tl_file_close(f);
+
+    /* Past, never-existing version. */
+    tl_put_fixed32(bad.data + bad.len - 12, 1);
+    f = memfile_new(&bad);
+    assert_int_equal(tbl_reader_open(f, "x.sst", bad.len, NULL, &r), TALUS_ECORRUPT);
+    tl_file_close(f);
+
+    /* A table written as V4 by a V4-capable writer. */
+    tbl_options o;
+    tbl_options_init(&o);
+    o.format_version = TBL_FORMAT_V4;
+    tbl_props p;
+    build(&m, &o, &bad, &p);
+    tbl_props_free(&p);
+    f = memfile_new(&bad);
+    assert_int_equal(tbl_reader_open(f, "v4.sst", bad.len, NULL, &r), TALUS_EVERSION);
+    assert_non_null(strstr(tl_errmsg(), "format V4"));
+    tl_file_close(f);
+
+    /* Shorter than a footer. */
+    tl_buf_set(&bad, file.data, 20);
+    f = memfile_new(&bad);
+    assert_int_equal(tbl_reader_open(f, "s.sst", bad.len, NULL, &r), TALUS_ECORRUPT);
+    assert_non_null(strstr(tl_errmsg(), "too short"));
+    tl_file_close(f);
+
+    tl_buf_free(&file);
+    tl_buf_free(&bad);
+    model_free(&m);
+}
+
+static void test_block_cache(void **state)
+{
+    (void)state;
+    model m;
+    model_gen(&m, 3000, 50, true);
+    tbl_options o;
+    tbl_options_init(&o);
+    o.compression = TALUS_COMPRESS_LZ4;
+    tl_buf file = {0};
+    tbl_props p;
+    build(&m, &o, &file, &p);
+    tl_cache *cache = tl_cache_new(64u << 20);
+    assert_non_null(cache);
+    tbl_reader *r = open_mem(&file, cache);
+
+    /* A compaction-style scan must not fill the cache. */
+    size_t before = tl_cache_usage(cache);
+    check_scans(r, &m, false, false);
+    assert_int_equal(tl_cache_usage(cache), before);
+
+    check_all(r, &m, 3000); /* fills the cache */
+    assert_true(tl_cache_usage(cache) > 0);
+    uint64_t preads = mem_preads;
+    check_all(r, &m, 3000);
+    check_scans(r, &m, false, false);
+    assert_int_equal(mem_preads, preads); /* everything came from the cache */
+    assert_true(tl_cache_hits(cache) > 0);
+
+    /* A second reader of the same file gets its own cache keys. */
+    tbl_reader *r2 = open_mem(&file, cache);
+    check_gets(r2, &m, 500, false);
+    tbl_reader_free(r2);
+    tbl_reader_free(r);
+    tl_cache_free(cache);
+    tbl_props_free(&p);
+    tl_buf_free(&file);
+    model_free(&m);
+}
+
+static void test_posix_file_and_names(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/talus-table-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    tbl_file_name(path, sizeof path, dir, 42);
+    char want[256];
+    snprintf(want, sizeof want, "%s/000042.sst", dir);
+    assert_string_equal(path, want);
+    tbl_file_name(path, sizeof path, "d", 12345678);
+    assert_string_equal(path, "d/12345678.sst");
+    tbl_file_name(path, sizeof path, dir, 7);
+
+    model m;
+    model_gen(&m, 5000, 100, true);
+    tl_env *env = tl_env_posix();
+    tl_file *f;
+    assert_int_equal(tl_env_open_write(env, path, &f), 0);
+    tbl_options o;
+    tbl_options_init(&o);
+    o.compression = TALUS_COMPRESS_ZSTD;
+    tbl_builder *b;
+    assert_int_equal(tbl_builder_new(&o, f, &b), 0);
+    for (size_t i = 0; i < m.n; i++) {
+        assert_int_equal(tbl_builder_add(b, tl_slice_make(m.e[i].k, m.e[i].klen),
+                                         tl_slice_make(m.e[i].v, m.e[i].vlen)),
+                         0);
+        assert_true(tbl_builder_estimated_size(b) > 0);
+    }
+    tbl_props p;
+    assert_int_equal(tbl_builder_finish(b, &p), 0);
+    tbl_builder_free(b);
+    assert_int_equal(tl_file_sync(f), 0);
+    assert_int_equal(tl_file_close(f), 0);
+    uint64_t size;
+    assert_int_equal(tl_env_file_size(env, path, &size), 0);
+    assert_int_equal(size, p.file_size);
+
+    assert_int_equal(tl_env_open_read(env, path, &f), 0);
+    tbl_reader *r;
+    assert_int_equal(tbl_reader_open(f, path, size, NULL, &r), 0);
+    check_all(r, &m, 3000);
+
+    /* approx_offset grows with the key and stays within the data. */
+    uint64_t last = 0;
+    for (size_t i = 0; i < m.n; i += 97) {
+        uint64_t off = tbl_reader_approx_offset(r, tl_slice_make(m.e[i].k, m.e[i].klen));
+        assert_true(off >= last);
+        assert_true(off <= p.data_bytes);
+        last = off;
+    }
+    assert_int_equal(tbl_reader_approx_offset(r, tl_slice_make(m.e[0].k, m.e[0].klen)), 0);
+    uint8_t hi[16];
+    size_t hl = tl_ikey_encode(hi, (const uint8_t *)"zzzz", 4, 0, TL_TYPE_VALUE);
+    assert_int_equal(tbl_reader_approx_offset(r, tl_slice_make(hi, hl)), p.data_bytes);
+    tbl_reader_free(r);
+    tbl_props_free(&p);
+    model_free(&m);
+    assert_int_equal(tl_env_remove(env, path), 0);
+    assert_int_equal(tl_env_rmdir(env, dir), 0);
+}
+
+static void test_options_init(void **state)
+{
+    (void)state;
+    tbl_options o;
+    memset(&o, 0xab, sizeof o);
+    tbl_options_init(&o);
+    assert_int_equal(o.block_size, 4096);
+    assert_int_equal(o.restart_interval, 16);
+    assert_int_equal(o.bloom_bits_per_key, 10);
+    assert_int_equal(o.compression, TALUS_COMPRESS_NONE);
+    assert_int_equal(o.compression_level, 0);
+    assert_int_equal(o.format_version, TBL_FORMAT_V3);
+}
+
+int main(void)
+{
+    uint64_t seed = getenv("TEST_SEED") ? strtoull(getenv("TEST_SEED"), NULL, 0) : 0x5eedu;
+    printf("test_table seed %llu (set TEST_SEED to replay)\n", (unsigned long long)seed);
+    rng_state = seed;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_options_init),
+        cmocka_unit_test(test_sizes_and_compression),
+        cmocka_unit_test(test_exactly_1000_and_100k),
+        cmocka_unit_test(test_shapes),
+        cmocka_unit_test(test_versions_across_blocks),
+        cmocka_unit_test(test_empty_table),
+        cmocka_unit_test(test_builder_rejects),
+        cmocka_unit_test(test_corrupt_every_byte),
+        cmocka_unit_test(test_footer_errors),
+        cmocka_unit_test(test_block_cache),
+        cmocka_unit_test(test_posix_file_and_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
