@@ -229,6 +229,8 @@ typedef struct bench_run {
 void bench_print_config(const bench_run *run);
 void bench_print_table(const bench_run *run);
 int bench_write_json(const bench_run *run, const char *path);
+/* Workloads whose found counts differ between engines when they must not. */
+int bench_found_mismatches(const bench_run *run);
 
 const char *bench_compression_name(int c);
 const char *bench_durability_name(int d);

@@ -195,42 +195,68 @@ static void print_latency(const bench_run *run)
 }
 
 /* The engines ran the same operations on the same data: what reads found
- * must agree, or one of them is wrong. */
+ * must agree, or one of them is wrong. Classifies slot s: FOUND_SKIP (no
+ * count, or no engine ran it), FOUND_AGREE, FOUND_EXPECTED (differ, but a
+ * readwhilewriting ran before, whose number of writes depends on speed) or
+ * FOUND_MISMATCH. *first gets the first engine that ran it. */
+enum { FOUND_SKIP, FOUND_AGREE, FOUND_EXPECTED, FOUND_MISMATCH };
+
+static int found_state(const bench_run *run, int s, int *first)
+{
+    const bench_config *c = run->cfg;
+    if (!bench_workload_counts_found(c->workloads[s]))
+        return FOUND_SKIP;
+    int after_rww = 0;
+    for (int i = 0; i < s; i++) {
+        if (c->workloads[i] == W_READWHILEWRITING)
+            after_rww = 1;
+        if (bench_workload_is_fill(c->workloads[i]))
+            after_rww = 0;
+    }
+    int agree = 1;
+    *first = -1;
+    for (int e = 0; e < run->nengines; e++) {
+        if (!ok(&run->results[s][e]))
+            continue;
+        if (*first < 0)
+            *first = e;
+        else if (run->results[s][e].found != run->results[s][*first].found)
+            agree = 0;
+    }
+    if (*first < 0)
+        return FOUND_SKIP;
+    return agree ? FOUND_AGREE : after_rww ? FOUND_EXPECTED : FOUND_MISMATCH;
+}
+
+int bench_found_mismatches(const bench_run *run)
+{
+    int n = 0, first;
+    for (int s = 0; s < run->cfg->nworkloads; s++)
+        n += found_state(run, s, &first) == FOUND_MISMATCH;
+    return n;
+}
+
 static void print_found(const bench_run *run)
 {
     const bench_config *c = run->cfg;
-    int after_rww = 0, header = 0;
+    int header = 0;
     for (int s = 0; s < c->nworkloads; s++) {
-        int w = c->workloads[s];
-        if (w == W_READWHILEWRITING)
-            after_rww = 1;
-        if (bench_workload_is_fill(w))
-            after_rww = 0;
-        if (!bench_workload_counts_found(w))
-            continue;
-        int first = -1, agree = 1;
-        for (int e = 0; e < run->nengines; e++) {
-            if (!ok(&run->results[s][e]))
-                continue;
-            if (first < 0)
-                first = e;
-            else if (run->results[s][e].found != run->results[s][first].found)
-                agree = 0;
-        }
-        if (first < 0)
+        int first;
+        int st = found_state(run, s, &first);
+        if (st == FOUND_SKIP)
             continue;
         if (!header) {
             printf("\nfound (the same operations ran on every engine)\n");
             header = 1;
         }
         const bench_result *f = &run->results[s][first];
-        printf("  %-*s", NAME_W - 2, bench_workload_name(w));
-        if (agree) {
+        printf("  %-*s", NAME_W - 2, bench_workload_name(c->workloads[s]));
+        if (st == FOUND_AGREE) {
             printf("%llu of %llu\n", (unsigned long long)f->found, (unsigned long long)f->ops);
             continue;
         }
-        printf("%s:", after_rww ? "differ (expected after readwhilewriting)"
-                                : "WARNING: engines disagree");
+        printf("%s:", st == FOUND_EXPECTED ? "differ (expected after readwhilewriting)"
+                                           : "WARNING: engines disagree");
         for (int e = 0; e < run->nengines; e++)
             if (ok(&run->results[s][e]))
                 printf(" %s %llu", run->engines[e]->name,

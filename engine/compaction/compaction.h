@@ -50,9 +50,9 @@ typedef struct cp_pick {
     bool trivial_move; /* one file, nothing overlapping in output_level */
     double score;
     /* The version the inputs come from, with a reference held until
-     * cp_pick_release (cp_run reads through it; keep the pick until the edit
-     * is applied). inputs[0] of an L0 pick are in L0 order (newest first);
-     * all other input arrays are sorted by key. */
+     * cp_pick_release: it keeps the input files alive (keep the pick until
+     * the edit is applied). inputs[0] of an L0 pick are in L0 order (newest
+     * first); all other input arrays are sorted by key. */
     ver_version *version;
 } cp_pick;
 

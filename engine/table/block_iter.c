@@ -66,7 +66,7 @@ static void corrupt(tbl_block_iter *it, const char *why)
 
 static inline int keycmp(const tbl_block_iter *it, const uint8_t *a, size_t alen, tl_slice b)
 {
-    return it->ikey ? tl_ikey_cmp_raw(a, alen, b.data, b.len) : tl_bytes_cmp(a, alen, b.data, b.len);
+    return it->ikey ? tbl_ikey_cmp(a, alen, b.data, b.len) : tbl_bytes_cmp(a, alen, b.data, b.len);
 }
 
 /* Decode the entry header at off. Returns a pointer to the key delta, or
@@ -224,6 +224,16 @@ void tbl_bi_seek(tbl_block_iter *it, tl_slice target)
         if (!tbl_bi_valid(it) || keycmp(it, it->key, it->klen, target) >= 0)
             return;
     }
+}
+
+void tbl_bi_seek_restart(tbl_block_iter *it, uint32_t i)
+{
+    it->pc_valid = false;
+    if (it->status || i >= it->b.num_restarts)
+        return tbl_bi_invalidate(it);
+    it->ri = i;
+    it->next = tbl_block_restart(&it->b, i);
+    parse_next(it);
 }
 
 static bool pc_reserve(tbl_block_iter *it)

@@ -160,27 +160,21 @@ static int flush_data(tbl_builder *b)
     return 0;
 }
 
-/* An internal key k with a <= k < next (next == NULL: any k >= a), as short
- * as the user keys allow: a user key s with ua < s < unext, paired with the
- * largest seqno (the first internal key of s). Otherwise a itself. */
+/* An internal key k with a <= k < next, as short as the user keys allow:
+ * a user key s with ua < s < unext, paired with the largest seqno (the
+ * first internal key of s); otherwise a itself. With next == NULL (the last
+ * block) it is a itself: a shortened last key would shrink the prefix that
+ * all index keys share, which the reader's index search relies on. */
 static int separator(tbl_builder *b, tl_slice a, const tl_slice *next)
 {
-    tl_slice ua = tl_ikey_user(a);
-    size_t i = 0;
-    if (next) {
-        tl_slice ub = tl_ikey_user(*next);
-        size_t n = ua.len < ub.len ? ua.len : ub.len;
-        while (i < n && ua.data[i] == ub.data[i])
-            i++;
-        if (i == n || ua.data[i] == 0xff || (uint8_t)(ua.data[i] + 1) >= ub.data[i])
-            return tl_buf_set(&b->sep, a.data, a.len);
-    } else {
-        while (i < ua.len && ua.data[i] == 0xff)
-            i++;
-        if (i == ua.len)
-            return tl_buf_set(&b->sep, a.data, a.len);
-    }
-    if (i + 1 >= ua.len) /* would not be shorter */
+    if (!next)
+        return tl_buf_set(&b->sep, a.data, a.len);
+    tl_slice ua = tl_ikey_user(a), ub = tl_ikey_user(*next);
+    size_t n = ua.len < ub.len ? ua.len : ub.len, i = 0;
+    while (i < n && ua.data[i] == ub.data[i])
+        i++;
+    /* Not shorter, or no room between the two user keys. */
+    if (i >= n || i + 1 >= ua.len || ua.data[i] == 0xff || (uint8_t)(ua.data[i] + 1) >= ub.data[i])
         return tl_buf_set(&b->sep, a.data, a.len);
     tl_buf_clear(&b->sep);
     TRY(tl_buf_reserve(&b->sep, i + 1 + TL_IKEY_TRAILER));

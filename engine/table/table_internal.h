@@ -30,6 +30,13 @@ struct tbl_reader {
     tbl_footer footer;
     uint8_t *index_mem; /* owns index.data */
     tbl_block index;
+    /* Index search accelerator (see index_accel_build): per index entry the
+     * 8 bytes of its user key after the prefix shared by all index keys,
+     * big-endian. NULL when the index does not have one entry per restart
+     * point (then plain block search is used). */
+    uint64_t *ix_pfx;
+    const uint8_t *ix_cp; /* the shared prefix (in index block memory) */
+    size_t ix_cplen;
     uint8_t *filter_mem; /* owns filter.data; NULL without a filter */
     tl_slice filter;
     tbl_props props;
@@ -51,6 +58,10 @@ int tbl_reader_load_block(tbl_reader *r, tbl_handle h, bool fill_cache, tbl_pinn
 void tbl_pinned_release(tbl_reader *r, tbl_pinned *pin);
 /* Release and free the buffers. */
 void tbl_pinned_free(tbl_reader *r, tbl_pinned *pin);
+
+/* Position ii (a block iterator over r->index) at the first index entry
+ * >= target. */
+void tbl_index_seek(const tbl_reader *r, tbl_block_iter *ii, tl_slice target);
 
 /* Decode an index entry's value as a block handle; ECORRUPT if malformed. */
 int tbl_index_handle(const tbl_reader *r, tl_slice v, uint64_t index_off, tbl_handle *h);

@@ -125,7 +125,7 @@ static void ti_seek(tl_iter *it, tl_slice target)
     tbl_titer *t = (tbl_titer *)it;
     if (t->status)
         return;
-    tbl_bi_seek(&t->ii, target);
+    tbl_index_seek(t->r, &t->ii, target);
     if (!load_block(t))
         return;
     tbl_bi_seek(&t->di, target);
@@ -140,7 +140,7 @@ static void ti_seek_for_prev(tl_iter *it, tl_slice target)
     tbl_titer *t = (tbl_titer *)it;
     if (t->status)
         return;
-    tbl_bi_seek(&t->ii, target);
+    tbl_index_seek(t->r, &t->ii, target);
     if (!tbl_bi_valid(&t->ii)) {
         if (tbl_bi_status(&t->ii))
             return fail(t, tbl_bi_status(&t->ii));

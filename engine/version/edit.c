@@ -207,7 +207,8 @@ static int dec_add(dec *d, ver_edit *e)
     TRY(dec_u64(d, &max_seq, "max seq"));
     TRY(dec_u64(d, &entries, "entries"));
     TRY(dec_u64(d, &deletions, "deletions"));
-    ver_file *f = ver_file_new(number, size, smallest, largest, min_seq, max_seq, entries, deletions);
+    ver_file *f =
+        ver_file_new(number, size, smallest, largest, min_seq, max_seq, entries, deletions);
     if (!f)
         return tl_err(TALUS_ENOMEM, "version edit: out of memory");
     const char *why = ver_file_check(f);

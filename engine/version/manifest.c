@@ -82,8 +82,7 @@ int ver_manifest_reader_init(ver_manifest_reader *r, const char *path, const uin
     /* The header is written and synced before CURRENT names the file, so a
      * short or wrong header is damage, not a torn write. */
     if (size < VER_MANIFEST_HEADER || memcmp(data, VER_MANIFEST_MAGIC, 8) != 0)
-        return tl_err(TALUS_ECORRUPT, "manifest %s: bad header at offset 0 (not a manifest)",
-                      path);
+        return tl_err(TALUS_ECORRUPT, "manifest %s: bad header at offset 0 (not a manifest)", path);
     uint32_t framing = tl_get_fixed32(data + 8);
     if (framing != VER_MANIFEST_FRAMING)
         return tl_err(TALUS_EVERSION,

@@ -161,8 +161,8 @@ static bool file_overlaps(const ver_file *f, const tl_slice *lo, const tl_slice 
     return true;
 }
 
-int ver_version_overlapping(const ver_version *v, int level, const tl_slice *lo,
-                            const tl_slice *hi, ver_file ***out, size_t *n)
+int ver_version_overlapping(const ver_version *v, int level, const tl_slice *lo, const tl_slice *hi,
+                            ver_file ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;

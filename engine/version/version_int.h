@@ -48,7 +48,7 @@ typedef struct ver_builder_entry {
 
 typedef struct ver_builder {
     int num_levels;
-    int bad_code; /* error for a bad edit: ECORRUPT (replay) or EINVAL (apply) */
+    int bad_code;     /* error for a bad edit: ECORRUPT (replay) or EINVAL (apply) */
     const char *what; /* names the source in messages ("manifest X", "edit") */
     ver_builder_entry *tab;
     size_t cap, used;
@@ -101,8 +101,8 @@ typedef struct ver_manifest_reader {
     const uint8_t *data;
     size_t size;
     size_t off;
-    bool torn;        /* stopped at a torn tail */
-    size_t torn_at;   /* offset of the torn record */
+    bool torn;      /* stopped at a torn tail */
+    size_t torn_at; /* offset of the torn record */
 } ver_manifest_reader;
 
 /* Checks the file header and positions r at the first record. */

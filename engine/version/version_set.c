@@ -192,8 +192,7 @@ static int write_manifest(ver_set *vs, const ver_version *v, const ver_state *st
         char old[4096];
         /* Best effort: a leftover manifest is not live (ver_set_live_files
          * names only the current one), so orphan removal takes it later. */
-        if (manifest_path(vs, old_number, old, sizeof old) == 0 &&
-            tl_env_remove(vs->env, old) < 0)
+        if (manifest_path(vs, old_number, old, sizeof old) == 0 && tl_env_remove(vs->env, old) < 0)
             TL_LOG_WARN("version: could not remove old manifest: %s", tl_errmsg());
     }
 out:
@@ -240,8 +239,8 @@ static int check_no_manifests(ver_set *vs)
 static int create_new(ver_set *vs, const ver_set_options *o)
 {
     if (o->num_levels < 1 || o->num_levels > VER_MAX_LEVELS)
-        return tl_err(TALUS_EINVAL, "%s: num_levels %d out of range 1..%d", vs->dir,
-                      o->num_levels, VER_MAX_LEVELS);
+        return tl_err(TALUS_EINVAL, "%s: num_levels %d out of range 1..%d", vs->dir, o->num_levels,
+                      VER_MAX_LEVELS);
     TRY(tl_env_mkdir(vs->env, vs->dir));
     TRY(check_no_manifests(vs));
     vs->num_levels = o->num_levels;
@@ -267,14 +266,13 @@ static int check_format(const ver_set *vs, const char *path, uint32_t v)
                       v, v == VER_FORMAT_V4 ? " features (range tombstones or merge operands)" : "",
                       vs->max_format);
     if (v < VER_FORMAT_BASE)
-        return tl_err(TALUS_ECORRUPT, "manifest %s: format version %u is below the base V%d",
-                      path, v, VER_FORMAT_BASE);
+        return tl_err(TALUS_ECORRUPT, "manifest %s: format version %u is below the base V%d", path,
+                      v, VER_FORMAT_BASE);
     return 0;
 }
 
 /* Folds one decoded record into the builder and the state. */
-static int replay_edit(ver_set *vs, ver_builder *b, const ver_edit *e, bool first,
-                       const char *what)
+static int replay_edit(ver_set *vs, ver_builder *b, const ver_edit *e, bool first, const char *what)
 {
     if (first) {
         if (!e->has_num_levels || !e->has_format_version)
@@ -309,8 +307,7 @@ static int recover(ver_set *vs, uint64_t number)
     TRY_OUT(manifest_path(vs, number, path, sizeof path));
     rc = tl_env_read_file(vs->env, path, &data, &size);
     if (rc == TALUS_ENOTFOUND)
-        TRY_OUT(tl_err(TALUS_ECORRUPT, "%s/CURRENT names %s, which does not exist", vs->dir,
-                       path));
+        TRY_OUT(tl_err(TALUS_ECORRUPT, "%s/CURRENT names %s, which does not exist", vs->dir, path));
     TRY_OUT(rc);
     ver_manifest_reader r;
     TRY_OUT(ver_manifest_reader_init(&r, path, data, size));
@@ -464,14 +461,20 @@ static int prepare_edit(ver_set *vs, ver_edit *e, ver_state *st, ver_version **b
     pthread_mutex_unlock(&vs->mu);
 
     /* next_file is recorded by every apply: it is above every number
-     * handed out so far, including those the edit's files use. */
-    if (e->has_next_file && e->next_file > next_file) {
+     * handed out so far, including those the edit's files use. A number the
+     * set did not hand out (or a larger next_file from the caller) pushes
+     * the counter up so it is never handed out later. */
+    uint64_t want = e->has_next_file ? e->next_file : 0;
+    for (size_t i = 0; i < e->nadds; i++)
+        if (e->adds[i].file->number < UINT64_MAX)
+            want = max64(want, e->adds[i].file->number + 1);
+    if (want > next_file) {
         pthread_mutex_lock(&vs->mu);
-        vs->next_file = max64(vs->next_file, e->next_file);
+        vs->next_file = max64(vs->next_file, want);
         pthread_mutex_unlock(&vs->mu);
-    } else {
-        e->next_file = next_file;
+        next_file = want;
     }
+    e->next_file = next_file;
     e->has_next_file = true;
     if (!e->has_last_seq) {
         e->last_seq = st->last_seq;

@@ -434,8 +434,8 @@ static void choose_options(struct mr_run *r)
     o->create_if_missing = 1;
     o->block_cache_size = 256 * 1024;
     o->tree.write_buffer_size = 64 * 1024;
-    o->tree.target_file_size = 64 * 1024;
-    o->tree.max_bytes_for_level_base = 256 * 1024;
+    o->tree.target_file_size = 32 * 1024;
+    o->tree.max_bytes_for_level_base = 128 * 1024;
     o->tree.level_size_multiplier = 4;
     o->tree.l0_compaction_trigger = 2 + (int)mt_below(&r->rng, 3);
     o->tree.block_size = blocks[mt_below(&r->rng, 3)];

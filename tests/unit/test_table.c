@@ -8,6 +8,7 @@
  * wrong magic and a future format version give clear errors. Finally the
  * block cache: repeated reads are served without touching the file.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -840,6 +841,108 @@ static void test_posix_file_and_names(void **state)
     assert_int_equal(tl_env_rmdir(env, dir), 0);
 }
 
+/* User keys that tie on the 8 bytes after their common prefix, so index
+ * lookups must fall back to comparing whole keys among the tied entries. */
+static void test_long_shared_prefixes(void **state)
+{
+    (void)state;
+    model m;
+    memset(&m, 0, sizeof m);
+    for (uint32_t d = 0; d < 4; d++) {
+        for (uint32_t i = 0; i < 300; i++) {
+            uint8_t uk[40];
+            int ul = sprintf((char *)uk, "A%uxxxxxxxxxxxxxxx%06u", d, i * 3);
+            uint32_t nv = 1 + (i % 3);
+            for (uint32_t j = 0; j < nv; j++)
+                model_add(&m, uk, (size_t)ul, 1000 - j, TL_TYPE_VALUE, 10);
+        }
+    }
+    /* model_get/check_get build absent keys with make_ukey: fine, they sort
+     * after every "A..." key. */
+    m.max_num = 50;
+    tbl_options o;
+    tbl_options_init(&o);
+    o.block_size = 100;
+    o.restart_interval = 2;
+    round_trip(&m, &o, 3000);
+    /* Every present key at a few seqnos. */
+    tl_buf file = {0};
+    tbl_props p;
+    build(&m, &o, &file, &p);
+    tbl_reader *r = open_mem(&file, NULL);
+    for (size_t i = 0; i < m.n; i++) {
+        size_t ul = m.e[i].klen - TL_IKEY_TRAILER;
+        check_get(r, &m, m.e[i].k, ul, TL_SEQ_MAX, false);
+        check_get(r, &m, m.e[i].k, ul, 999, false);
+        check_get(r, &m, m.e[i].k, ul, 10, false);
+        check_get(r, &m, m.e[i].k, ul - 1, TL_SEQ_MAX, false); /* absent: a prefix */
+    }
+    tbl_reader_free(r);
+    tbl_props_free(&p);
+    tl_buf_free(&file);
+    model_free(&m);
+}
+
+typedef struct get_thread {
+    tbl_reader *r;
+    const model *m;
+    uint64_t seed;
+    int bad;
+} get_thread;
+
+static void *get_worker(void *arg)
+{
+    get_thread *g = arg;
+    uint64_t x = g->seed;
+    tl_buf v = {0};
+    for (int q = 0; q < 20000; q++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        const ent *e = &g->m->e[(x >> 33) % g->m->n];
+        size_t ul = e->klen - TL_IKEY_TRAILER;
+        uint64_t seq = tl_ikey_seq(tl_slice_make(e->k, e->klen));
+        uint8_t type;
+        uint64_t got;
+        int rc = tbl_reader_get(g->r, tl_slice_make(e->k, ul), seq, &type, &v, &got);
+        if (rc != 1 || got != seq || v.len != e->vlen || (v.len && memcmp(v.data, e->v, v.len)))
+            g->bad++;
+    }
+    tl_buf_free(&v);
+    return NULL;
+}
+
+/* Gets from several threads on one reader sharing a small block cache
+ * (so blocks are inserted, evicted and re-read concurrently). */
+static void test_concurrent_gets(void **state)
+{
+    (void)state;
+    model m;
+    model_gen(&m, 20000, 60, true);
+    tbl_options o;
+    tbl_options_init(&o);
+    o.compression = TALUS_COMPRESS_ZSTD;
+    tl_buf file = {0};
+    tbl_props p;
+    build(&m, &o, &file, &p);
+    tl_cache *cache = tl_cache_new(256u << 10);
+    assert_non_null(cache);
+    tbl_reader *r = open_mem(&file, cache);
+    pthread_t th[4];
+    get_thread g[4];
+    for (int i = 0; i < 4; i++) {
+        g[i] = (get_thread){r, &m, (uint64_t)i * 7919u + 1, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, get_worker, &g[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(g[i].bad, 0);
+    }
+    tbl_reader_free(r);
+    tl_cache_free(cache);
+    tbl_props_free(&p);
+    tl_buf_free(&file);
+    model_free(&m);
+}
+
 static void test_options_init(void **state)
 {
     (void)state;
@@ -871,6 +974,8 @@ int main(void)
         cmocka_unit_test(test_footer_errors),
         cmocka_unit_test(test_block_cache),
         cmocka_unit_test(test_posix_file_and_names),
+        cmocka_unit_test(test_long_shared_prefixes),
+        cmocka_unit_test(test_concurrent_gets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -124,8 +124,7 @@ static void assert_edit_sane(const ver_edit *d)
         const ver_file *f = d->adds[i].file;
         assert_true(d->adds[i].level >= 0 && d->adds[i].level < VER_MAX_LEVELS);
         assert_true(f->smallest_len >= 9 && f->largest_len >= 9);
-        assert_true(tl_ikey_cmp_raw(f->smallest, f->smallest_len, f->largest, f->largest_len) <=
-                    0);
+        assert_true(tl_ikey_cmp_raw(f->smallest, f->smallest_len, f->largest, f->largest_len) <= 0);
         assert_true(f->min_seq <= f->max_seq);
     }
     for (size_t i = 0; i < d->ndels; i++)
@@ -208,13 +207,13 @@ static void test_edit_decode_rejects(void **state)
         {"level above num_levels", {2, 2, 6, 3, 7}, 5},
         /* add: level 0, number 5, size 1, smallest "b"@1, largest "a"@1 */
         {"smallest after largest",
-         {7, 0, 5, 1, 10, 'b', 0, 0, 0, 0, 0, 0, 0, 0, 1, 10, 'a', 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1,
-          1, 0},
+         {7,  0,   5, 1, 10, 'b', 0, 0, 0, 0, 0, 0, 0, 0, 1,
+          10, 'a', 0, 0, 0,  0,   0, 0, 0, 0, 1, 1, 1, 1, 0},
          30},
         /* same with min_seq 2 > max_seq 1 */
         {"min seq above max seq",
-         {7, 0, 5, 1, 10, 'a', 0, 0, 0, 0, 0, 0, 0, 0, 1, 10, 'b', 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 1,
-          1, 0},
+         {7,  0,   5, 1, 10, 'a', 0, 0, 0, 0, 0, 0, 0, 0, 1,
+          10, 'b', 0, 0, 0,  0,   0, 0, 0, 0, 1, 2, 1, 1, 0},
          30},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -225,8 +224,8 @@ static void test_edit_decode_rejects(void **state)
         ver_edit_free(&d);
     }
     /* And the last two with the fields fixed decode fine. */
-    uint8_t good[30] = {7, 0, 5, 1, 10, 'a', 0, 0, 0, 0, 0, 0, 0, 0, 1,
-                        10, 'b', 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 1, 0};
+    uint8_t good[30] = {7,  0,   5, 1, 10, 'a', 0, 0, 0, 0, 0, 0, 0, 0, 1,
+                        10, 'b', 0, 0, 0,  0,   0, 0, 0, 0, 1, 1, 2, 1, 0};
     ver_edit d;
     assert_int_equal(ver_edit_decode(&d, tl_slice_make(good, sizeof good)), 0);
     assert_int_equal(d.nadds, 1);
@@ -298,7 +297,8 @@ static void check_overlap(const ver_version *v, int level, const char *lo, const
     tl_slice l = tl_slice_make(lo, lo ? strlen(lo) : 0), h = tl_slice_make(hi, hi ? strlen(hi) : 0);
     ver_file **got;
     size_t n;
-    assert_int_equal(ver_version_overlapping(v, level, lo ? &l : NULL, hi ? &h : NULL, &got, &n), 0);
+    assert_int_equal(ver_version_overlapping(v, level, lo ? &l : NULL, hi ? &h : NULL, &got, &n),
+                     0);
     expect_files(got, n, want, nwant);
     free(got);
 }
@@ -313,8 +313,8 @@ static void test_overlapping_and_find(void **state)
     fixture *fx = *state;
     int levels[] = {0, 0, 0, 1, 1, 1, 1};
     ver_file *files[] = {
-        vt_file(10, "d", 5, "m", 1),  vt_file(11, "a", 9, "c", 2),  vt_file(12, "k", 5, "z", 3),
-        vt_file(23, "p", 1, "t", 1),  vt_file(21, "c", 1, "f", 1),  vt_file(20, "a", 1, "b", 1),
+        vt_file(10, "d", 5, "m", 1), vt_file(11, "a", 9, "c", 2), vt_file(12, "k", 5, "z", 3),
+        vt_file(23, "p", 1, "t", 1), vt_file(21, "c", 1, "f", 1), vt_file(20, "a", 1, "b", 1),
         vt_file(22, "h", 4, "h", 2),
     };
     assert_int_equal(apply_adds(fx->vs, 7, levels, files), 0);
@@ -393,6 +393,11 @@ static void test_edit_validation(void **state)
     ver_version *v = ver_set_current(fx->vs);
     expect_files(v->files[1], v->nfiles[1], (uint64_t[]){30, 35}, 2);
     ver_version_unref(v);
+
+    /* A number the set never handed out pushes the counter past it. */
+    ver_file *far = vt_file(500, "x", 1, "y", 1);
+    assert_int_equal(apply_adds(fx->vs, 1, (int[]){0}, &far), 0);
+    assert_true(ver_set_new_file_number(fx->vs) > 500);
 }
 
 static void test_obsolete(void **state)

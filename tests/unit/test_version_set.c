@@ -212,9 +212,8 @@ static void test_rotation(void **state)
     for (int i = 0; i < 80; i++) {
         uint64_t num = ver_set_new_file_number(vs);
         big[sizeof big - 2] = (char)('A' + i % 26);
-        assert_int_equal(apply(vs, 0, vt_file(num, big, (uint64_t)i + 1, big, (uint64_t)i + 1), 0,
-                               prev),
-                         0);
+        assert_int_equal(
+            apply(vs, 0, vt_file(num, big, (uint64_t)i + 1, big, (uint64_t)i + 1), 0, prev), 0);
         prev = num;
         if (rotated_at < 0 && ver_set_manifest_number(vs) != first)
             rotated_at = i;
@@ -260,8 +259,7 @@ static void restore(const char *path, const uint8_t *d, size_t n)
     char line[64];
     spit(path, d, n);
     snprintf(line, sizeof line, "%s\n", name);
-    assert_int_equal(tl_env_write_file_atomic(tl_env_posix(), g_dir, "CURRENT", line,
-                                              strlen(line)),
+    assert_int_equal(tl_env_write_file_atomic(tl_env_posix(), g_dir, "CURRENT", line, strlen(line)),
                      0);
 }
 
@@ -431,8 +429,12 @@ static void test_current(void **state)
     assert_true(ver_set_new_file_number(vs) == 2);
     ver_set_close(vs);
 
-    static const char *bad[] = {"", "MANIFEST-\n", "MANIFEST-12", "MANIFEST-1x\n",
-                                "manifest-000001\n", "MANIFEST-000000\n",
+    static const char *bad[] = {"",
+                                "MANIFEST-\n",
+                                "MANIFEST-12",
+                                "MANIFEST-1x\n",
+                                "manifest-000001\n",
+                                "MANIFEST-000000\n",
                                 "MANIFEST-99999999999999999999999\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         spit(path, (const uint8_t *)bad[i], strlen(bad[i]));
@@ -551,7 +553,6 @@ static void run_fault(enum fault_case fc)
         /* Unsynced, never written, or torn: the state before. */
         assert_true(vt_snap_matches(&before, v));
     }
-    snap_current(vs, &after);
     ver_version_unref(v);
     assert_true(ver_set_new_file_number(vs) > b);
     /* The reopened set writes again, and power loss now keeps it all. */
@@ -627,6 +628,8 @@ static void test_fault_open(void **state)
 
 int main(void)
 {
+    /* Torn tails are logged as warnings; the tests make hundreds. */
+    setenv("TALUS_LOG", "error", 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reopen_recovers, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_rotation, dir_setup, dir_teardown),

@@ -68,14 +68,17 @@ VT_UNUSED static void vt_rmdir(const char *dir)
 
 /* A file whose keys are user keys lo@slo .. hi@shi. */
 VT_UNUSED static ver_file *vt_file(uint64_t number, const char *lo, uint64_t slo, const char *hi,
-                         uint64_t shi)
+                                   uint64_t shi)
 {
-    uint8_t a[256], b[256];
-    size_t an = tl_ikey_encode(a, (const uint8_t *)lo, strlen(lo), slo, TL_TYPE_VALUE);
-    size_t bn = tl_ikey_encode(b, (const uint8_t *)hi, strlen(hi), shi, TL_TYPE_VALUE);
+    size_t ln = strlen(lo), hn = strlen(hi);
+    uint8_t *a = malloc(ln + 9), *b = malloc(hn + 9);
+    size_t an = tl_ikey_encode(a, (const uint8_t *)lo, ln, slo, TL_TYPE_VALUE);
+    size_t bn = tl_ikey_encode(b, (const uint8_t *)hi, hn, shi, TL_TYPE_VALUE);
     uint64_t mn = slo < shi ? slo : shi, mx = slo < shi ? shi : slo;
     ver_file *f = ver_file_new(number, 1000 + number, tl_slice_make(a, an), tl_slice_make(b, bn),
                                mn, mx, 10 + number, number % 3);
+    free(a);
+    free(b);
     if (!f)
         abort();
     return f;
@@ -84,9 +87,8 @@ VT_UNUSED static ver_file *vt_file(uint64_t number, const char *lo, uint64_t slo
 VT_UNUSED static bool vt_file_equal(const ver_file *a, const ver_file *b)
 {
     return a->number == b->number && a->size == b->size && a->min_seq == b->min_seq &&
-           a->max_seq == b->max_seq && a->entries == b->entries &&
-           a->deletions == b->deletions && a->smallest_len == b->smallest_len &&
-           a->largest_len == b->largest_len &&
+           a->max_seq == b->max_seq && a->entries == b->entries && a->deletions == b->deletions &&
+           a->smallest_len == b->smallest_len && a->largest_len == b->largest_len &&
            memcmp(a->smallest, b->smallest, a->smallest_len) == 0 &&
            memcmp(a->largest, b->largest, a->largest_len) == 0;
 }
@@ -121,10 +123,10 @@ VT_UNUSED static void vt_snap_take(vt_snap *s, const ver_version *v)
         s->files[l] = calloc(v->nfiles[l] + 1, sizeof(ver_file *));
         for (size_t i = 0; i < v->nfiles[l]; i++) {
             const ver_file *f = v->files[l][i];
-            s->files[l][i] = ver_file_new(f->number, f->size,
-                                          tl_slice_make(f->smallest, f->smallest_len),
-                                          tl_slice_make(f->largest, f->largest_len),
-                                          f->min_seq, f->max_seq, f->entries, f->deletions);
+            s->files[l][i] =
+                ver_file_new(f->number, f->size, tl_slice_make(f->smallest, f->smallest_len),
+                             tl_slice_make(f->largest, f->largest_len), f->min_seq, f->max_seq,
+                             f->entries, f->deletions);
         }
     }
 }
