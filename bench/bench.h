@@ -16,8 +16,10 @@
 
 #define BENCH_MAX_ENGINES 4
 #define BENCH_MAX_WORKLOADS 32
-#define BENCH_MAX_KEY 1024  /* --key_size limit (LMDB's own limit is 511) */
-#define BENCH_SEEK_NEXTS 10 /* entries read after each seek in seekrandom */
+#define BENCH_MAX_KEY 1024     /* --key_size limit (LMDB's own limit is 511) */
+#define BENCH_SEEK_NEXTS 10    /* entries read after each seek in seekrandom */
+#define BENCH_MAX_BATCH 100000 /* --batch_size limit */
+#define BENCH_MAX_TCOUNTS 8    /* thread counts in --compare_threads */
 
 enum bench_compression { BENCH_COMP_NONE = 0, BENCH_COMP_LZ4 = 1, BENCH_COMP_ZSTD = 2 };
 enum bench_durability { BENCH_DUR_NONE = 0, BENCH_DUR_BUFFERED = 1, BENCH_DUR_SYNC = 2 };
@@ -50,7 +52,12 @@ typedef struct bench_config {
     size_t cache_size;
     uint64_t seed;
     int durability; /* enum bench_durability */
-    int threads;
+    int threads;    /* threads of every workload but the two scans */
+    int batch_size; /* operations per write (1: single puts and deletes) */
+    /* --compare_threads: run everything at each of these thread counts
+     * (ncompare 0: just once, at `threads`). */
+    int compare_threads[BENCH_MAX_TCOUNTS];
+    int ncompare;
     int histogram;
     const char *db;   /* base directory: one subdirectory per engine */
     const char *json; /* NULL: no JSON file */
@@ -59,6 +66,16 @@ typedef struct bench_config {
 } bench_config;
 
 /* ---- Engine adapters ---------------------------------------------------- */
+
+/* One operation of a write batch: a put, or a delete when del is set (v
+ * unused). The bytes belong to the caller and stay valid during the call. */
+typedef struct bench_wop {
+    const char *k;
+    size_t kl;
+    const char *v;
+    size_t vl;
+    int del;
+} bench_wop;
 
 typedef struct bench_engine bench_engine; /* one open database */
 typedef struct bench_sess bench_sess;     /* per-thread handle on it */
@@ -80,6 +97,11 @@ typedef struct bench_adapter {
     void (*sess_free)(bench_sess *s);
     int (*put)(bench_sess *s, const char *k, size_t kl, const char *v, size_t vl);
     int (*del)(bench_sess *s, const char *k, size_t kl);
+    /* Apply n operations as one atomic batch (one engine write call, one
+     * commit, one log record) with the configured durability. Used when
+     * --batch_size > 1; single operations go through put and del. Deleting
+     * an absent key is not an error. */
+    int (*write)(bench_sess *s, const bench_wop *ops, size_t n);
     /* 1 found (value valid until the next call on this session), 0 absent,
      * negative on error. */
     int (*get)(bench_sess *s, const char *k, size_t kl, const char **v, size_t *vl);
@@ -95,6 +117,10 @@ typedef struct bench_adapter {
     void (*entry)(bench_iter *it, const char **k, size_t *kl, const char **v, size_t *vl);
     /* 0, or negative if the iterator stopped on an error. */
     int (*iter_status)(bench_iter *it);
+    /* The lowest durability the engine can run with: an engine that
+     * always writes its log (LevelDB) or its file (LMDB) runs "none" as
+     * "buffered", which the report marks. */
+    int min_durability;
     /* Lines (each ending in '\n') saying how this engine's setup differs
      * from the others for this configuration. */
     void (*differs)(const bench_config *cfg, char *buf, size_t n);
@@ -185,9 +211,14 @@ typedef struct bench_result {
     int ran;    /* 1 when the workload ran (maybe failed) */
     int failed; /* error message in err */
     uint64_t ops;
-    uint64_t bytes;  /* key + value bytes moved */
-    uint64_t found;  /* reads that found their key (-1 unused) */
-    uint64_t writes; /* background writer's puts in readwhilewriting */
+    uint64_t batches; /* engine write calls of a write workload */
+    uint64_t bytes;   /* key + value bytes moved */
+    uint64_t found;   /* reads that found their key (-1 unused) */
+    /* readwhilewriting's writer thread, timed on its own (it starts with the
+     * readers and stops when they are done) */
+    uint64_t writes;
+    uint64_t writer_bytes;
+    double writer_secs;
     double secs;
     double settle_secs; /* < 0: no settle for this workload; see settle_na */
     int settle_na;      /* engine cannot wait for its background work */
@@ -216,6 +247,8 @@ int bench_run_workload(const bench_config *cfg, const bench_adapter *ad, bench_e
 
 /* ---- Report (report.c) --------------------------------------------------- */
 
+/* One pass of the workload list over the engines: a single run, or one per
+ * --compare_threads count (then cfg->threads is that count). */
 typedef struct bench_run {
     const bench_config *cfg;
     const bench_adapter *engines[BENCH_MAX_ENGINES];
@@ -227,8 +260,13 @@ typedef struct bench_run {
 } bench_run;
 
 void bench_print_config(const bench_run *run);
+/* The results table and what follows it, for one run. */
 void bench_print_table(const bench_run *run);
-int bench_write_json(const bench_run *run, const char *path);
+void bench_print_differs(const bench_run *run);
+/* --compare_threads: each workload's ops/s at every thread count, and the
+ * speedup of the last count over the first. */
+void bench_print_scaling(const bench_run *runs, int nruns);
+int bench_write_json(const bench_run *runs, int nruns, const char *path);
 /* Workloads whose found counts differ between engines when they must not. */
 int bench_found_mismatches(const bench_run *run);
 

@@ -2,7 +2,11 @@
  * eng_lmdb.c - the LMDB adapter (lmdb.h). LMDB is a copy-on-write B+tree in
  * one memory-mapped file: no memtable, no bloom filter, no compression and
  * no block cache (the OS page cache is its cache). Every write is its own
- * transaction, like the single puts of the other engines; each reader
+ * transaction, like the single puts of the other engines, and a batch is
+ * one transaction. Durability none and buffered commit with
+ * MDB_NOSYNC|MDB_NOMETASYNC (written to the file, not synced); sync syncs
+ * every commit. Write transactions are serialized by LMDB's writer lock, so
+ * writer threads take turns (no group commit). Each reader
  * thread keeps one read transaction that it resets between operations, so
  * every read sees the latest commit.
  */
@@ -185,6 +189,24 @@ static int m_del(bench_sess *s, const char *k, size_t kl)
     return rc ? merr(rc, "commit") : 0;
 }
 
+static int m_write(bench_sess *s, const bench_wop *ops, size_t n)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->e->env, NULL, 0, &txn);
+    if (rc != 0)
+        return merr(rc, "begin");
+    for (size_t i = 0; i < n; i++) {
+        MDB_val mk = {ops[i].kl, (void *)ops[i].k}, mv = {ops[i].vl, (void *)ops[i].v};
+        rc = ops[i].del ? mdb_del(txn, s->e->dbi, &mk, NULL) : mdb_put(txn, s->e->dbi, &mk, &mv, 0);
+        if (rc != 0 && !(ops[i].del && rc == MDB_NOTFOUND)) {
+            mdb_txn_abort(txn);
+            return merr(rc, ops[i].del ? "delete" : "put");
+        }
+    }
+    rc = mdb_txn_commit(txn);
+    return rc ? merr(rc, "commit") : 0;
+}
+
 static int m_get(bench_sess *s, const char *k, size_t kl, const char **v, size_t *vl)
 {
     MDB_val mk = {kl, (void *)k}, mv;
@@ -283,10 +305,13 @@ static void m_differs(const bench_config *cfg, char *buf, size_t n)
 {
     snprintf(buf, n,
              "B+tree: no memtable, bloom filter, compression or block cache (the OS page\n"
-             "cache is its cache); one transaction per write; reads return pointers into\n"
-             "the map (no copy); %s\n",
-             cfg->durability == BENCH_DUR_SYNC ? "each commit is synced"
-                                               : "MDB_NOSYNC|MDB_NOMETASYNC (no fsync)");
+             "cache is its cache); one transaction per write%s; writers take turns\n"
+             "(one write transaction at a time, no group commit); reads return pointers\n"
+             "into the map (no copy); %s\n",
+             cfg->batch_size > 1 ? " (per batch)" : "",
+             cfg->durability == BENCH_DUR_SYNC
+                 ? "each commit is synced"
+                 : "MDB_NOSYNC|MDB_NOMETASYNC (commits are written, not synced)");
 }
 
 const bench_adapter bench_lmdb = {
@@ -299,6 +324,7 @@ const bench_adapter bench_lmdb = {
     .sess_free = m_sess_free,
     .put = m_put,
     .del = m_del,
+    .write = m_write,
     .get = m_get,
     .iter_new = m_iter_new,
     .iter_free = m_iter_free,
@@ -310,6 +336,7 @@ const bench_adapter bench_lmdb = {
     .valid = m_valid,
     .entry = m_entry,
     .iter_status = m_iter_status,
+    .min_durability = BENCH_DUR_BUFFERED, /* every commit writes the file */
     .differs = m_differs,
 };
 

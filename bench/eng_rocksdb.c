@@ -1,6 +1,8 @@
 /*
  * eng_rocksdb.c - the RocksDB adapter (rocksdb/c.h), configured to match
  * Talus's options and defaults wherever RocksDB has the same knob.
+ * Durability: none disables the write-ahead log (disableWAL), buffered
+ * writes it without syncing, sync sets WriteOptions.sync on every write.
  */
 #include "config.h"
 
@@ -28,7 +30,8 @@ struct bench_engine {
 
 struct bench_sess {
     bench_engine *e;
-    char *last; /* value of the previous get */
+    rocksdb_writebatch_t *batch; /* reused by every batched write */
+    char *last;                  /* value of the previous get */
 };
 
 struct bench_iter {
@@ -193,12 +196,14 @@ static int r_sess_new(bench_engine *e, bench_sess **out)
     if (!s)
         return bench_err("out of memory");
     s->e = e;
+    s->batch = rocksdb_writebatch_create();
     *out = s;
     return 0;
 }
 
 static void r_sess_free(bench_sess *s)
 {
+    rocksdb_writebatch_destroy(s->batch);
     rocksdb_free(s->last);
     free(s);
 }
@@ -215,6 +220,20 @@ static int r_del(bench_sess *s, const char *k, size_t kl)
     char *err = NULL;
     rocksdb_delete(s->e->db, s->e->wopts, k, kl, &err);
     return err ? rerr(err, "delete") : 0;
+}
+
+static int r_write(bench_sess *s, const bench_wop *ops, size_t n)
+{
+    rocksdb_writebatch_clear(s->batch);
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].del)
+            rocksdb_writebatch_delete(s->batch, ops[i].k, ops[i].kl);
+        else
+            rocksdb_writebatch_put(s->batch, ops[i].k, ops[i].kl, ops[i].v, ops[i].vl);
+    }
+    char *err = NULL;
+    rocksdb_write(s->e->db, s->e->wopts, s->batch, &err);
+    return err ? rerr(err, "write") : 0;
 }
 
 static int r_get(bench_sess *s, const char *k, size_t kl, const char **v, size_t *vl)
@@ -308,6 +327,7 @@ const bench_adapter bench_rocksdb = {
     .sess_free = r_sess_free,
     .put = r_put,
     .del = r_del,
+    .write = r_write,
     .get = r_get,
     .iter_new = r_iter_new,
     .iter_free = r_iter_free,
@@ -319,6 +339,7 @@ const bench_adapter bench_rocksdb = {
     .valid = r_valid,
     .entry = r_entry,
     .iter_status = r_iter_status,
+    .min_durability = BENCH_DUR_NONE,
     .differs = r_differs,
 };
 

@@ -44,15 +44,15 @@ const int bench_nadapters = (int)(sizeof bench_adapters / sizeof bench_adapters[
 
 static const char default_workloads[] =
     "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,readreverse,seekrandom,"
-    "deleterandom";
+    "readwhilewriting,deleterandom";
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: talus-bench [--option=value ...]\n"
                "  --benchmarks=LIST      comma list, run in order on each engine's database\n"
                "                         (fillseq,fillrandom,overwrite,readrandom,readmissing,\n"
-               "                         readseq,readreverse,seekrandom,deleterandom; also:\n"
-               "                         readwhilewriting)\n"
+               "                         readseq,readreverse,seekrandom,readwhilewriting,\n"
+               "                         deleterandom)\n"
                "  --engines=LIST         engines to run (default: all built in:");
     for (int i = 0; i < bench_nadapters; i++)
         fprintf(f, " %s", bench_adapters[i]->name);
@@ -67,9 +67,14 @@ static void usage(FILE *f)
                "  --block_size=N         data block size (4096)\n"
                "  --write_buffer_size=N  memtable size (64M)\n"
                "  --cache_size=N         block cache size (64M)\n"
-               "  --durability=D         none|buffered|sync (none)\n"
-               "  --threads=N            reader threads of readrandom, readmissing,\n"
-               "                         seekrandom and readwhilewriting (1)\n"
+               "  --durability=D         none|buffered|sync (buffered)\n"
+               "  --sync                 same as --durability=sync\n"
+               "  --batch_size=N         operations per write batch of fill*, overwrite,\n"
+               "                         deleterandom and readwhilewriting's writer (1)\n"
+               "  --threads=N            threads of every workload but readseq and\n"
+               "                         readreverse; readwhilewriting adds one writer (1)\n"
+               "  --compare_threads=LIST run everything at each thread count (e.g. 1,4)\n"
+               "                         and print the speedup of the last over the first\n"
                "  --seed=N               random seed (301)\n"
                "  --histogram            print latency percentiles\n"
                "  --db=DIR               base directory, one subdirectory per engine\n"
@@ -135,6 +140,29 @@ static int parse_workloads(bench_config *c, const char *list)
     return 0;
 }
 
+static int parse_thread_counts(bench_config *c, const char *list)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    c->ncompare = 0;
+    for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        uint64_t n;
+        if (parse_u64("compare_threads", t, &n) < 0)
+            return -1;
+        if (n < 1 || n > 256 || c->ncompare == BENCH_MAX_TCOUNTS) {
+            fprintf(stderr, "talus-bench: --compare_threads: up to %d counts of 1..256\n",
+                    BENCH_MAX_TCOUNTS);
+            return -1;
+        }
+        c->compare_threads[c->ncompare++] = (int)n;
+    }
+    if (c->ncompare < 2) {
+        fprintf(stderr, "talus-bench: --compare_threads needs at least two counts\n");
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_engines(const char *list, const bench_adapter **out, int *n)
 {
     char buf[256];
@@ -186,6 +214,7 @@ static const struct {
     {"cache_size", NUM_SIZE, offsetof(bench_config, cache_size)},
     {"bloom_bits", NUM_INT, offsetof(bench_config, bloom_bits)},
     {"threads", NUM_INT, offsetof(bench_config, threads)},
+    {"batch_size", NUM_INT, offsetof(bench_config, batch_size)},
 };
 
 static int parse_number(cli *cl, const char *name, const char *val)
@@ -240,6 +269,11 @@ static int parse_option(cli *cl, int argc, char **argv, int i)
         c->histogram = !eq || strcmp(eq + 1, "0") != 0;
         return 1;
     }
+    if (strcmp(name, "sync") == 0) {
+        if (!eq || strcmp(eq + 1, "0") != 0)
+            c->durability = BENCH_DUR_SYNC;
+        return 1;
+    }
     if (strcmp(name, "help") == 0) {
         usage(stdout);
         exit(0);
@@ -262,6 +296,8 @@ static int parse_option(cli *cl, int argc, char **argv, int i)
         rc = parse_choice(name, val, comp, 3, &c->compression);
     else if (strcmp(name, "durability") == 0)
         rc = parse_choice(name, val, dur, 3, &c->durability);
+    else if (strcmp(name, "compare_threads") == 0)
+        rc = parse_thread_counts(c, val);
     else if (strcmp(name, "db") == 0)
         c->db = val;
     else if (strcmp(name, "json") == 0)
@@ -293,6 +329,8 @@ static int parse_args(cli *cl, int argc, char **argv)
     c->cache_size = 64u << 20;
     c->seed = 301;
     c->threads = 1;
+    c->batch_size = 1;
+    c->durability = BENCH_DUR_BUFFERED; /* Talus journals by default */
     snprintf(cl->dbbuf, sizeof cl->dbbuf, "/tmp/talus-bench-%u", (unsigned)getuid());
     c->db = cl->dbbuf;
     if (parse_workloads(c, default_workloads) < 0)
@@ -309,9 +347,12 @@ static int parse_args(cli *cl, int argc, char **argv)
         for (int i = 0; i < bench_nadapters && i < BENCH_MAX_ENGINES; i++)
             cl->engines[cl->nengines++] = bench_adapters[i];
     if (c->num == 0 || c->threads < 1 || c->threads > 256 || c->block_size == 0 ||
-        c->write_buffer_size == 0 || c->bloom_bits < 0 || c->bloom_bits > 64) {
-        fprintf(stderr, "talus-bench: --num, --threads (1..256), --block_size, "
-                        "--write_buffer_size and --bloom_bits (0..64) must be sensible\n");
+        c->write_buffer_size == 0 || c->bloom_bits < 0 || c->bloom_bits > 64 || c->batch_size < 1 ||
+        c->batch_size > BENCH_MAX_BATCH) {
+        fprintf(stderr,
+                "talus-bench: --num, --threads (1..256), --batch_size (1..%d), --block_size, "
+                "--write_buffer_size and --bloom_bits (0..64) must be sensible\n",
+                BENCH_MAX_BATCH);
         return -1;
     }
     if (c->key_size > BENCH_MAX_KEY) {
@@ -380,12 +421,27 @@ static int open_engine(const bench_config *c, const bench_adapter *ad, const cha
     return ad->open(c, dir, e);
 }
 
+/* One progress line on stderr (the report comes at the end). */
+static void progress(const bench_config *c, const bench_result *r)
+{
+    fprintf(stderr, "%10.0f ops/s %8.2f s", r->secs > 0 ? r->ops / r->secs : 0, r->secs);
+    if (c->batch_size > 1 && r->batches)
+        fprintf(stderr, "  %.0f batches/s", r->secs > 0 ? r->batches / r->secs : 0);
+    if (r->writer_secs > 0)
+        fprintf(stderr, "  writer %.0f ops/s", r->writes / r->writer_secs);
+    if (r->settle_secs >= 0 && !r->settle_na)
+        fprintf(stderr, "  settle %.2f s", r->settle_secs);
+    fprintf(stderr, "\n");
+}
+
 /* All workloads on one engine; failures are recorded, not fatal. */
 static void run_engine(const bench_config *c, const bench_adapter *ad, const bench_values *vals,
                        int col, bench_result (*results)[BENCH_MAX_ENGINES])
 {
-    char dir[4096];
+    char dir[4096], label[32] = "";
     snprintf(dir, sizeof dir, "%s/%s", c->db, ad->name);
+    if (c->ncompare)
+        snprintf(label, sizeof label, "%3d thr ", c->threads);
     bench_engine *e = NULL;
     int dead = 0;
     for (int s = 0; s < c->nworkloads; s++) {
@@ -401,21 +457,19 @@ static void run_engine(const bench_config *c, const bench_adapter *ad, const ben
         if (!e && open_engine(c, ad, dir, bench_workload_is_fill(w), &e) < 0) {
             r->ran = r->failed = 1;
             snprintf(r->err, sizeof r->err, "open: %s", bench_errmsg());
-            fprintf(stderr, "  %-8s %-16s error: %s\n", ad->name, bench_workload_name(w), r->err);
+            fprintf(stderr, "  %-8s %s%-16s error: %s\n", ad->name, label, bench_workload_name(w),
+                    r->err);
             e = NULL;
             dead = 1;
             continue;
         }
-        fprintf(stderr, "  %-8s %-16s ", ad->name, bench_workload_name(w));
+        fprintf(stderr, "  %-8s %s%-16s ", ad->name, label, bench_workload_name(w));
         if (bench_run_workload(c, ad, e, vals, w, s, r) < 0) {
             fprintf(stderr, "error: %s\n", r->err);
             dead = 1;
             continue;
         }
-        fprintf(stderr, "%10.0f ops/s %8.2f s", r->secs > 0 ? r->ops / r->secs : 0, r->secs);
-        if (r->settle_secs >= 0 && !r->settle_na)
-            fprintf(stderr, "  settle %.2f s", r->settle_secs);
-        fprintf(stderr, "\n");
+        progress(c, r);
     }
     if (e)
         ad->close(e);
@@ -436,35 +490,63 @@ int main(int argc, char **argv)
         fprintf(stderr, "talus-bench: %s\n", bench_errmsg());
         return 1;
     }
-    bench_result(*results)[BENCH_MAX_ENGINES] = calloc(BENCH_MAX_WORKLOADS, sizeof *results);
+    /* One run per thread count of --compare_threads, or just one. */
+    int nruns = c->ncompare ? c->ncompare : 1;
+    bench_config cfgs[BENCH_MAX_TCOUNTS];
+    bench_run runs[BENCH_MAX_TCOUNTS];
+    bench_result(*results)[BENCH_MAX_ENGINES] =
+        calloc((size_t)nruns * BENCH_MAX_WORKLOADS, sizeof *results);
     if (!results) {
         fprintf(stderr, "talus-bench: out of memory\n");
         return 1;
     }
-    bench_run run = {.cfg = c, .nengines = cl.nengines, .results = results};
+    char started[64];
     time_t now = time(NULL);
-    strftime(run.started, sizeof run.started, "%Y-%m-%d %H:%M:%S %z", localtime(&now));
-
-    for (int i = 0; i < cl.nengines; i++) {
-        run.engines[i] = cl.engines[i];
-        run_engine(c, cl.engines[i], &vals, i, results);
-        run.versions[i] = cl.engines[i]->version();
+    strftime(started, sizeof started, "%Y-%m-%d %H:%M:%S %z", localtime(&now));
+    for (int k = 0; k < nruns; k++) {
+        cfgs[k] = *c;
+        if (c->ncompare)
+            cfgs[k].threads = c->compare_threads[k];
+        runs[k] = (bench_run){.cfg = &cfgs[k],
+                              .nengines = cl.nengines,
+                              .results = results + (size_t)k * BENCH_MAX_WORKLOADS};
+        snprintf(runs[k].started, sizeof runs[k].started, "%s", started);
     }
 
-    bench_print_config(&run);
-    bench_print_table(&run);
+    /* Engine by engine, and each engine's thread counts back to back, so a
+     * speedup compares runs close together in time. */
+    for (int i = 0; i < cl.nengines; i++) {
+        for (int k = 0; k < nruns; k++) {
+            runs[k].engines[i] = cl.engines[i];
+            run_engine(&cfgs[k], cl.engines[i], &vals, i, runs[k].results);
+        }
+        for (int k = 0; k < nruns; k++)
+            runs[k].versions[i] = cl.engines[i]->version();
+    }
+
+    bench_print_config(&runs[0]);
+    for (int k = 0; k < nruns; k++) {
+        if (c->ncompare)
+            printf("threads %d\n", cfgs[k].threads);
+        bench_print_table(&runs[k]);
+    }
+    if (c->ncompare)
+        bench_print_scaling(runs, nruns);
+    bench_print_differs(&runs[0]);
     int rc = 0;
-    if (c->json && bench_write_json(&run, c->json) < 0) {
+    if (c->json && bench_write_json(runs, nruns, c->json) < 0) {
         fprintf(stderr, "talus-bench: %s\n", bench_errmsg());
         rc = 1;
     }
-    for (int s = 0; s < c->nworkloads; s++)
-        for (int e = 0; e < run.nengines; e++)
-            if (results[s][e].failed)
-                rc = 1;
-    if (bench_found_mismatches(&run) > 0) {
-        fprintf(stderr, "talus-bench: engines disagree on what reads found (see above)\n");
-        rc = 1;
+    for (int k = 0; k < nruns; k++) {
+        for (int s = 0; s < c->nworkloads; s++)
+            for (int e = 0; e < cl.nengines; e++)
+                if (runs[k].results[s][e].failed)
+                    rc = 1;
+        if (bench_found_mismatches(&runs[k]) > 0) {
+            fprintf(stderr, "talus-bench: engines disagree on what reads found (see above)\n");
+            rc = 1;
+        }
     }
     free(results);
     bench_values_free(&vals);

@@ -2,8 +2,12 @@
  * report.c - what talus-bench prints: the configuration, one table with a
  * row per workload and a column group per engine (with each peer's ratio to
  * Talus), the settle times, latency percentiles, a cross-engine check of
- * found counts, what differs between the engines, and the same numbers as
- * JSON.
+ * found counts, what differs between the engines, the thread scaling of
+ * --compare_threads, and the same numbers as JSON.
+ *
+ * readwhilewriting gets two rows: the readers' gets, and its one writer's
+ * puts (timed on their own), so a writer that starves the readers, or the
+ * other way round, shows in both numbers.
  */
 #include "config.h"
 
@@ -39,6 +43,29 @@ static double mb_per_sec(const bench_result *r)
     return r->secs > 0 ? (double)r->bytes / r->secs / 1048576.0 : 0;
 }
 
+static double batches_per_sec(const bench_result *r)
+{
+    return r->secs > 0 ? (double)r->batches / r->secs : 0;
+}
+
+/* readwhilewriting's writer */
+static double writer_ops_per_sec(const bench_result *r)
+{
+    return r->writer_secs > 0 ? (double)r->writes / r->writer_secs : 0;
+}
+
+static double writer_mb_per_sec(const bench_result *r)
+{
+    return r->writer_secs > 0 ? (double)r->writer_bytes / r->writer_secs / 1048576.0 : 0;
+}
+
+/* The rate of a table row: the workload's operations, or (writer set)
+ * readwhilewriting's writer. */
+static double row_ops(const bench_result *r, int writer)
+{
+    return writer ? writer_ops_per_sec(r) : ops_per_sec(r);
+}
+
 static int ok(const bench_result *r)
 {
     return r->ran && !r->failed;
@@ -56,9 +83,7 @@ static int talus_col(const bench_run *run)
 /* A footnote mark for engines that cannot honour the durability asked for. */
 static const char *mark(const bench_run *run, int e)
 {
-    if (run->cfg->durability == BENCH_DUR_NONE && strcmp(run->engines[e]->name, "leveldb") == 0)
-        return "*";
-    return "";
+    return run->cfg->durability < run->engines[e]->min_durability ? "*" : "";
 }
 
 static void size_str(char *buf, size_t n, size_t v)
@@ -83,9 +108,20 @@ void bench_print_config(const bench_run *run)
            c->compression_ratio);
     printf("  engines     block %zu B, bloom %d bits/key, write buffer %s, block cache %s,\n",
            c->block_size, c->bloom_bits, wb, cache);
-    printf("              compression %s, durability %s, threads %d, seed %llu\n",
-           bench_compression_name(c->compression), bench_durability_name(c->durability), c->threads,
+    char threads[128] = "";
+    if (c->ncompare) {
+        size_t len = 0;
+        for (int i = 0; i < c->ncompare && len < sizeof threads; i++)
+            len += (size_t)snprintf(threads + len, sizeof threads - len, "%s%d", i ? "," : "",
+                                    c->compare_threads[i]);
+    } else {
+        snprintf(threads, sizeof threads, "%d", c->threads);
+    }
+    printf("              compression %s, durability %s, seed %llu\n",
+           bench_compression_name(c->compression), bench_durability_name(c->durability),
            (unsigned long long)c->seed);
+    printf("  writes      batch size %d, threads %s%s\n", c->batch_size, threads,
+           c->ncompare ? " (each count in turn)" : "");
     printf("  versions   ");
     for (int e = 0; e < run->nengines; e++)
         printf(" %s %s%s", run->engines[e]->name, run->versions[e],
@@ -111,7 +147,7 @@ static void print_header(const bench_run *run, int tc)
     printf("\n");
 }
 
-static void print_cell(const bench_run *run, int slot, int e, int tc)
+static void print_cell(const bench_run *run, int slot, int e, int tc, int writer)
 {
     const bench_result *r = &run->results[slot][e];
     int ratio = tc >= 0 && e != tc;
@@ -125,20 +161,49 @@ static void print_cell(const bench_run *run, int slot, int e, int tc)
         snprintf(mbs, sizeof mbs, "-");
         snprintf(rat, sizeof rat, "-");
     } else {
-        snprintf(ops, sizeof ops, "%.0f", ops_per_sec(r));
-        if (r->bytes)
-            snprintf(mbs, sizeof mbs, "%.1f", mb_per_sec(r));
+        snprintf(ops, sizeof ops, "%.0f", row_ops(r, writer));
+        if (writer ? r->writer_bytes != 0 : r->bytes != 0)
+            snprintf(mbs, sizeof mbs, "%.1f", writer ? writer_mb_per_sec(r) : mb_per_sec(r));
         else
             snprintf(mbs, sizeof mbs, "-");
         const bench_result *t = &run->results[slot][tc >= 0 ? tc : 0];
-        if (ratio && ok(t) && ops_per_sec(t) > 0)
-            snprintf(rat, sizeof rat, "%.2fx", ops_per_sec(r) / ops_per_sec(t));
+        if (ratio && ok(t) && row_ops(t, writer) > 0)
+            snprintf(rat, sizeof rat, "%.2fx", row_ops(r, writer) / row_ops(t, writer));
         else
             snprintf(rat, sizeof rat, "-");
     }
     printf(" |%*s %*s", OPS_W, ops, MBS_W, mbs);
     if (ratio)
         printf(" %*s", RATIO_W, rat);
+}
+
+/* With --batch_size > 1: engine write calls per second of each write
+ * workload (ops/s above counts the operations inside them). */
+static void print_batches(const bench_run *run)
+{
+    const bench_config *c = run->cfg;
+    if (c->batch_size <= 1)
+        return;
+    printf("\nbatches/s: batches of %d operations per second (ops/s counts the operations)\n",
+           c->batch_size);
+    printf("%-*s", NAME_W, "workload");
+    for (int e = 0; e < run->nengines; e++)
+        printf(" %10s", run->engines[e]->name);
+    printf("\n");
+    for (int s = 0; s < c->nworkloads; s++) {
+        int w = c->workloads[s];
+        if (!bench_workload_writes(w) || w == W_READWHILEWRITING)
+            continue;
+        printf("%-*s", NAME_W, bench_workload_name(w));
+        for (int e = 0; e < run->nengines; e++) {
+            const bench_result *r = &run->results[s][e];
+            if (!ok(r))
+                printf(" %10s", "-");
+            else
+                printf(" %10.0f", batches_per_sec(r));
+        }
+        printf("\n");
+    }
 }
 
 static void print_settle(const bench_run *run)
@@ -265,9 +330,9 @@ static void print_found(const bench_run *run)
     }
 }
 
-static void print_differs(const bench_run *run)
+void bench_print_differs(const bench_run *run)
 {
-    printf("\nwhat differs between the engines\n");
+    printf("what differs between the engines\n");
     for (int e = 0; e < run->nengines; e++) {
         char buf[1024];
         run->engines[e]->differs(run->cfg, buf, sizeof buf);
@@ -287,29 +352,103 @@ void bench_print_table(const bench_run *run)
 {
     const bench_config *c = run->cfg;
     int tc = talus_col(run);
+    int rww = 0;
     print_header(run, tc);
     for (int s = 0; s < c->nworkloads; s++) {
         printf("%-*s", NAME_W, bench_workload_name(c->workloads[s]));
         for (int e = 0; e < run->nengines; e++)
-            print_cell(run, s, e, tc);
+            print_cell(run, s, e, tc, 0);
+        printf("\n");
+        if (c->workloads[s] != W_READWHILEWRITING)
+            continue;
+        rww = 1;
+        printf("%-*s", NAME_W, "  writer");
+        for (int e = 0; e < run->nengines; e++)
+            print_cell(run, s, e, tc, 1);
         printf("\n");
     }
     if (tc >= 0)
         printf("ratio: the peer's ops/s divided by Talus's (above 1: the peer is faster)\n");
+    if (rww)
+        printf("readwhilewriting: the readers' gets (%d thread%s); 'writer': its one writer\n"
+               "thread's puts over the same time, not rate-limited\n",
+               c->threads, c->threads > 1 ? "s" : "");
     for (int e = 0; e < run->nengines; e++)
         if (*mark(run, e))
-            printf("* %s cannot turn its log off: it ran with durability buffered\n",
-                   run->engines[e]->name);
+            printf("* %s always writes its %s: durability %s ran as %s\n", run->engines[e]->name,
+                   strcmp(run->engines[e]->name, "lmdb") == 0 ? "data file" : "log",
+                   bench_durability_name(c->durability),
+                   bench_durability_name(run->engines[e]->min_durability));
+    print_batches(run);
     print_settle(run);
     if (c->histogram)
         print_latency(run);
     print_found(run);
-    print_differs(run);
     for (int s = 0; s < c->nworkloads; s++)
         for (int e = 0; e < run->nengines; e++)
             if (run->results[s][e].failed)
                 printf("\nerror: %s %s: %s", run->engines[e]->name,
                        bench_workload_name(c->workloads[s]), run->results[s][e].err);
+    printf("\n");
+}
+
+/* One cell of the scaling table: ops/s of workload s (or its writer) on
+ * engine e in run k, or -1 when it did not run cleanly. */
+static double scaling_ops(const bench_run *runs, int k, int s, int e, int writer)
+{
+    const bench_result *r = &runs[k].results[s][e];
+    return ok(r) ? row_ops(r, writer) : -1;
+}
+
+static void print_scaling_row(const bench_run *runs, int nruns, int s, int writer)
+{
+    const bench_config *c = runs[0].cfg;
+    printf("%-*s", NAME_W, writer ? "  writer" : bench_workload_name(c->workloads[s]));
+    for (int e = 0; e < runs[0].nengines; e++) {
+        printf(" |");
+        for (int k = 0; k < nruns; k++) {
+            double v = scaling_ops(runs, k, s, e, writer);
+            if (v < 0)
+                printf(" %*s", OPS_W, "-");
+            else
+                printf(" %*.0f", OPS_W, v);
+        }
+        double a = scaling_ops(runs, 0, s, e, writer);
+        double b = scaling_ops(runs, nruns - 1, s, e, writer);
+        if (a > 0 && b >= 0)
+            printf(" %6.2fx", b / a);
+        else
+            printf(" %7s", "-");
+    }
+    printf("\n");
+}
+
+void bench_print_scaling(const bench_run *runs, int nruns)
+{
+    const bench_config *c = runs[0].cfg;
+    int first = runs[0].cfg->threads, last = runs[nruns - 1].cfg->threads;
+    printf("thread scaling: ops/s at each thread count; speedup = ops/s at %d threads\n"
+           "divided by ops/s at %d (with durability sync, above 1 means group commit)\n",
+           last, first);
+    printf("%-*s", NAME_W, "");
+    for (int e = 0; e < runs[0].nengines; e++)
+        printf(" |%*s", nruns * (OPS_W + 1) + 8, runs[0].engines[e]->name);
+    printf("\n%-*s", NAME_W, "workload");
+    for (int e = 0; e < runs[0].nengines; e++) {
+        printf(" |");
+        for (int k = 0; k < nruns; k++) {
+            char h[32];
+            snprintf(h, sizeof h, "%d thr", runs[k].cfg->threads);
+            printf(" %*s", OPS_W, h);
+        }
+        printf(" %7s", "speedup");
+    }
+    printf("\n");
+    for (int s = 0; s < c->nworkloads; s++) {
+        print_scaling_row(runs, nruns, s, 0);
+        if (c->workloads[s] == W_READWHILEWRITING)
+            print_scaling_row(runs, nruns, s, 1);
+    }
     printf("\n");
 }
 
@@ -351,29 +490,81 @@ static void json_result(FILE *f, const bench_run *run, int s, int e, int tc)
             "\"mb_per_sec\": %.3f, \"found\": %llu",
             (unsigned long long)r->ops, (unsigned long long)r->bytes, r->secs, ops_per_sec(r),
             mb_per_sec(r), (unsigned long long)r->found);
-    if (run->cfg->workloads[s] == W_READWHILEWRITING)
-        fprintf(f, ", \"background_writes\": %llu", (unsigned long long)r->writes);
+    if (r->batches)
+        fprintf(f, ", \"batches\": %llu, \"batches_per_sec\": %.1f", (unsigned long long)r->batches,
+                batches_per_sec(r));
+    const bench_result *t = tc >= 0 ? &run->results[s][tc] : NULL;
+    int vs_talus = t && e != tc && ok(t);
+    if (run->cfg->workloads[s] == W_READWHILEWRITING) {
+        fprintf(f,
+                ", \"background_writes\": %llu, \"writer\": {\"ops\": %llu, \"bytes\": %llu, "
+                "\"seconds\": %.6f, \"ops_per_sec\": %.1f, \"mb_per_sec\": %.3f",
+                (unsigned long long)r->writes, (unsigned long long)r->writes,
+                (unsigned long long)r->writer_bytes, r->writer_secs, writer_ops_per_sec(r),
+                writer_mb_per_sec(r));
+        if (vs_talus && writer_ops_per_sec(t) > 0)
+            fprintf(f, ", \"ratio_to_talus\": %.4f", writer_ops_per_sec(r) / writer_ops_per_sec(t));
+        fprintf(f, "}");
+    }
     if (r->settle_secs >= 0) {
         if (r->settle_na)
             fprintf(f, ", \"settle_seconds\": null");
         else
             fprintf(f, ", \"settle_seconds\": %.6f", r->settle_secs);
     }
-    const bench_result *t = tc >= 0 ? &run->results[s][tc] : NULL;
-    if (t && e != tc && ok(t) && ops_per_sec(t) > 0)
+    if (vs_talus && ops_per_sec(t) > 0)
         fprintf(f, ", \"ratio_to_talus\": %.4f", ops_per_sec(r) / ops_per_sec(t));
     if (r->hist.count)
         fprintf(f,
-                ", \"latency_us\": {\"count\": %llu, \"mean\": %.3f, \"p50\": %.3f, "
-                "\"p99\": %.3f, \"p999\": %.3f, \"max\": %.3f}",
+                ", \"latency_us\": {\"per\": \"%s\", \"count\": %llu, \"mean\": %.3f, "
+                "\"p50\": %.3f, \"p99\": %.3f, \"p999\": %.3f, \"max\": %.3f}",
+                r->batches && run->cfg->batch_size > 1 ? "batch" : "operation",
                 (unsigned long long)r->hist.count, (double)r->hist.sum_ns / r->hist.count / 1e3,
                 bench_hist_quantile(&r->hist, 0.5) / 1e3, bench_hist_quantile(&r->hist, 0.99) / 1e3,
                 bench_hist_quantile(&r->hist, 0.999) / 1e3, (double)r->hist.max_ns / 1e3);
     fprintf(f, "}");
 }
 
-int bench_write_json(const bench_run *run, const char *path)
+/* "thread_scaling" of --compare_threads: per workload and engine, ops/s at
+ * each count and the speedup of the last over the first. */
+static void json_scaling(FILE *f, const bench_run *runs, int nruns)
 {
+    const bench_config *c = runs[0].cfg;
+    fprintf(f, ",\n  \"thread_scaling\": [");
+    int n = 0;
+    for (int s = 0; s < c->nworkloads; s++) {
+        for (int writer = 0; writer <= (c->workloads[s] == W_READWHILEWRITING); writer++) {
+            for (int e = 0; e < runs[0].nengines; e++) {
+                fprintf(f,
+                        "%s\n    {\"workload\": \"%s\", \"slot\": %d, \"engine\": ", n++ ? "," : "",
+                        bench_workload_name(c->workloads[s]), s);
+                json_str(f, runs[0].engines[e]->name);
+                fprintf(f, ", \"part\": \"%s\", \"threads\": [", writer ? "writer" : "main");
+                for (int k = 0; k < nruns; k++)
+                    fprintf(f, "%s%d", k ? ", " : "", runs[k].cfg->threads);
+                fprintf(f, "], \"ops_per_sec\": [");
+                for (int k = 0; k < nruns; k++) {
+                    double v = scaling_ops(runs, k, s, e, writer);
+                    if (v < 0)
+                        fprintf(f, "%snull", k ? ", " : "");
+                    else
+                        fprintf(f, "%s%.1f", k ? ", " : "", v);
+                }
+                double a = scaling_ops(runs, 0, s, e, writer);
+                double b = scaling_ops(runs, nruns - 1, s, e, writer);
+                if (a > 0 && b >= 0)
+                    fprintf(f, "], \"speedup\": %.4f}", b / a);
+                else
+                    fprintf(f, "], \"speedup\": null}");
+            }
+        }
+    }
+    fprintf(f, "\n  ]");
+}
+
+int bench_write_json(const bench_run *runs, int nruns, const char *path)
+{
+    const bench_run *run = &runs[0];
     const bench_config *c = run->cfg;
     FILE *f = fopen(path, "w");
     if (!f)
@@ -385,12 +576,25 @@ int bench_write_json(const bench_run *run, const char *path)
             ",\n  \"config\": {\"num\": %llu, \"reads\": %llu, \"key_size\": %zu, "
             "\"value_size\": %zu, \"compression_ratio\": %.3f, \"compression\": \"%s\", "
             "\"bloom_bits\": %d, \"block_size\": %zu, \"write_buffer_size\": %zu, "
-            "\"cache_size\": %zu, \"durability\": \"%s\", \"threads\": %d, \"seed\": %llu, "
-            "\"db\": ",
+            "\"cache_size\": %zu, \"durability\": \"%s\", \"batch_size\": %d, "
+            "\"threads\": %d, \"compare_threads\": ",
             (unsigned long long)c->num, (unsigned long long)c->reads, c->key_size, c->value_size,
             c->compression_ratio, bench_compression_name(c->compression), c->bloom_bits,
             c->block_size, c->write_buffer_size, c->cache_size,
-            bench_durability_name(c->durability), c->threads, (unsigned long long)c->seed);
+            bench_durability_name(c->durability), c->batch_size, c->threads);
+    if (c->ncompare) {
+        fprintf(f, "[");
+        for (int i = 0; i < c->ncompare; i++)
+            fprintf(f, "%s%d", i ? ", " : "", c->compare_threads[i]);
+        fprintf(f, "]");
+    } else {
+        fprintf(f, "null");
+    }
+    fprintf(f, ", \"histogram\": %s, \"seed\": %llu, \"benchmarks\": [",
+            c->histogram ? "true" : "false", (unsigned long long)c->seed);
+    for (int s = 0; s < c->nworkloads; s++)
+        fprintf(f, "%s\"%s\"", s ? ", " : "", bench_workload_name(c->workloads[s]));
+    fprintf(f, "], \"db\": ");
     json_str(f, c->db);
     fprintf(f, "},\n  \"engines\": [");
     for (int e = 0; e < run->nengines; e++) {
@@ -400,21 +604,31 @@ int bench_write_json(const bench_run *run, const char *path)
         json_str(f, run->engines[e]->name);
         fprintf(f, ", \"version\": ");
         json_str(f, run->versions[e]);
-        fprintf(f, ", \"differs\": ");
+        fprintf(f, ", \"durability\": \"%s\", \"differs\": ",
+                bench_durability_name(c->durability < run->engines[e]->min_durability
+                                          ? run->engines[e]->min_durability
+                                          : c->durability));
         json_str(f, buf);
         fprintf(f, "}");
     }
+    /* One entry per workload, and per thread count with --compare_threads
+     * (grouped by thread count, in --compare_threads order). */
     fprintf(f, "\n  ],\n  \"results\": [");
-    for (int s = 0; s < c->nworkloads; s++) {
-        fprintf(f, "%s\n    {\"workload\": \"%s\", \"engines\": {\n", s ? "," : "",
-                bench_workload_name(c->workloads[s]));
-        for (int e = 0; e < run->nengines; e++) {
-            json_result(f, run, s, e, tc);
-            fprintf(f, "%s\n", e + 1 < run->nengines ? "," : "");
+    for (int k = 0; k < nruns; k++) {
+        for (int s = 0; s < c->nworkloads; s++) {
+            fprintf(f, "%s\n    {\"workload\": \"%s\", \"threads\": %d, \"engines\": {\n",
+                    k || s ? "," : "", bench_workload_name(c->workloads[s]), runs[k].cfg->threads);
+            for (int e = 0; e < run->nengines; e++) {
+                json_result(f, &runs[k], s, e, tc);
+                fprintf(f, "%s\n", e + 1 < run->nengines ? "," : "");
+            }
+            fprintf(f, "    }}");
         }
-        fprintf(f, "    }}");
     }
-    fprintf(f, "\n  ]\n}\n");
+    fprintf(f, "\n  ]");
+    if (nruns > 1)
+        json_scaling(f, runs, nruns);
+    fprintf(f, "\n}\n");
     if (fclose(f) != 0)
         return bench_err("cannot write %s", path);
     return 0;

@@ -7,9 +7,16 @@
  * timed region and reported separately as "settle" time, as db_bench does
  * not count it either.
  *
- * Read workloads may run on several threads (--threads): the operations are
- * split between them, each thread with its own seeded key stream, and the
- * rate is total operations over wall time.
+ * Every workload but the two full scans runs on --threads threads: the
+ * operations are split between them, each thread with its own seeded key
+ * stream (fillseq: its own contiguous range of keys), and the rate is total
+ * operations over wall time. Several writers let an engine's group commit
+ * show: with --durability=sync, engines that share one log sync between
+ * concurrent writers get faster with more threads.
+ *
+ * Writes go --batch_size operations at a time, each batch one atomic engine
+ * write (adapter->write); with a batch size of 1 they are single puts and
+ * deletes, as in db_bench.
  */
 #include "config.h"
 
@@ -59,9 +66,16 @@ int bench_workload_counts_found(int w)
            w == W_SEEKRANDOM;
 }
 
+/* Workloads of `num` writes (readwhilewriting's writer runs until its
+ * readers are done instead). */
+static int counted_writes(int w)
+{
+    return w == W_FILLSEQ || w == W_FILLRANDOM || w == W_OVERWRITE || w == W_DELETERANDOM;
+}
+
 static int threaded(int w)
 {
-    return w == W_READRANDOM || w == W_READMISSING || w == W_SEEKRANDOM || w == W_READWHILEWRITING;
+    return w != W_READSEQ && w != W_READREVERSE;
 }
 
 /* One worker's share of a workload. */
@@ -73,7 +87,8 @@ typedef struct worker {
     int w;
     int slot;
     int thread;
-    uint64_t ops; /* operations to do (ignored by scans and the writer) */
+    uint64_t ops;   /* operations to do (ignored by scans and the writer) */
+    uint64_t first; /* fillseq: index of this thread's first key */
     pthread_barrier_t *start;
     atomic_int *stop; /* readwhilewriting: set when the readers are done */
     /* results */
@@ -81,6 +96,7 @@ typedef struct worker {
     char err[256];
     uint64_t t_start, t_end; /* taken by the worker itself */
     uint64_t done;
+    uint64_t batches;
     uint64_t bytes;
     uint64_t found;
     unsigned sum; /* see touch() */
@@ -98,35 +114,83 @@ static void touch(worker *wk, const char *v, size_t vl)
         wk->sum += (unsigned char)v[0] ^ (unsigned char)v[vl - 1];
 }
 
-static int do_writes(worker *wk, bench_sess *s)
+/* State of one writing thread: its key stream and a batch's worth of key
+ * buffers. */
+typedef struct writer {
+    bench_rng r;
+    size_t pos;     /* cursor in the value buffer */
+    uint64_t next;  /* fillseq: next key index */
+    char *keys;     /* batch_size keys of key_size bytes */
+    bench_wop *ops; /* batch_size operations */
+} writer;
+
+static int writer_init(writer *wr, worker *wk, uint64_t thread)
+{
+    const bench_config *cfg = wk->cfg;
+    memset(wr, 0, sizeof *wr);
+    bench_rng_init(&wr->r, cfg->seed, (uint64_t)wk->slot, thread);
+    wr->next = wk->first;
+    wr->keys = malloc((size_t)cfg->batch_size * cfg->key_size);
+    wr->ops = malloc((size_t)cfg->batch_size * sizeof *wr->ops);
+    if (!wr->keys || !wr->ops)
+        return bench_err("out of memory for a batch of %d", cfg->batch_size);
+    return 0;
+}
+
+static void writer_free(writer *wr)
+{
+    free(wr->keys);
+    free(wr->ops);
+}
+
+/* Write n (<= batch_size) operations: one batch, or a single put/delete when
+ * the batch size is 1. */
+static int write_some(worker *wk, bench_sess *s, writer *wr, size_t n, int del)
 {
     const bench_config *cfg = wk->cfg;
     const bench_adapter *ad = wk->ad;
-    char key[BENCH_MAX_KEY];
-    size_t pos = 0;
-    bench_rng r;
-    bench_rng_init(&r, cfg->seed, (uint64_t)wk->slot, (uint64_t)wk->thread);
-    int timed = cfg->histogram;
-    for (uint64_t i = 0; i < wk->ops; i++) {
-        uint64_t k = wk->w == W_FILLSEQ ? i : bench_rng_uniform(&r, cfg->num);
+    for (size_t j = 0; j < n; j++) {
+        char *key = wr->keys + j * cfg->key_size;
+        uint64_t k = wk->w == W_FILLSEQ ? wr->next++ : bench_rng_uniform(&wr->r, cfg->num);
         bench_key(key, cfg->key_size, k);
-        uint64_t t0 = timed ? bench_now_ns() : 0;
-        int rc;
-        if (wk->w == W_DELETERANDOM) {
-            rc = ad->del(s, key, cfg->key_size);
-            wk->bytes += cfg->key_size;
-        } else {
-            const char *v = bench_values_next(wk->vals, &pos);
-            rc = ad->put(s, key, cfg->key_size, v, cfg->value_size);
-            wk->bytes += cfg->key_size + cfg->value_size;
-        }
-        if (rc < 0)
-            return -1;
-        if (timed)
-            bench_hist_add(&wk->hist, bench_now_ns() - t0);
-        wk->done++;
+        bench_wop *op = &wr->ops[j];
+        op->k = key;
+        op->kl = cfg->key_size;
+        op->del = del;
+        op->v = del ? NULL : bench_values_next(wk->vals, &wr->pos);
+        op->vl = del ? 0 : cfg->value_size;
     }
+    int timed = cfg->histogram && wk->thread >= 0;
+    uint64_t t0 = timed ? bench_now_ns() : 0;
+    int rc;
+    if (cfg->batch_size > 1)
+        rc = ad->write(s, wr->ops, n);
+    else if (del)
+        rc = ad->del(s, wr->ops[0].k, wr->ops[0].kl);
+    else
+        rc = ad->put(s, wr->ops[0].k, wr->ops[0].kl, wr->ops[0].v, wr->ops[0].vl);
+    if (rc < 0)
+        return -1;
+    if (timed) /* per batch when batching */
+        bench_hist_add(&wk->hist, bench_now_ns() - t0);
+    wk->done += n;
+    wk->batches++;
+    wk->bytes += n * (cfg->key_size + (del ? 0 : cfg->value_size));
     return 0;
+}
+
+static int do_writes(worker *wk, bench_sess *s)
+{
+    size_t bs = (size_t)wk->cfg->batch_size;
+    writer wr;
+    int rc = writer_init(&wr, wk, (uint64_t)wk->thread);
+    for (uint64_t left = wk->ops; rc == 0 && left > 0;) {
+        size_t n = left < bs ? (size_t)left : bs;
+        rc = write_some(wk, s, &wr, n, wk->w == W_DELETERANDOM);
+        left -= n;
+    }
+    writer_free(&wr);
+    return rc;
 }
 
 static int do_reads(worker *wk, bench_sess *s)
@@ -258,23 +322,16 @@ out:
     return rc;
 }
 
-/* readwhilewriting's writer: random overwrites until the readers finish. */
+/* readwhilewriting's writer: random overwrites, as fast as the engine takes
+ * them (no rate limit), until the readers finish. */
 static int do_background_writes(worker *wk, bench_sess *s)
 {
-    const bench_config *cfg = wk->cfg;
-    char key[BENCH_MAX_KEY];
-    size_t pos = 0;
-    bench_rng r;
-    bench_rng_init(&r, cfg->seed, (uint64_t)wk->slot, 0xffff);
-    while (!atomic_load_explicit(wk->stop, memory_order_relaxed)) {
-        bench_key(key, cfg->key_size, bench_rng_uniform(&r, cfg->num));
-        const char *v = bench_values_next(wk->vals, &pos);
-        if (wk->ad->put(s, key, cfg->key_size, v, cfg->value_size) < 0)
-            return -1;
-        wk->done++;
-        wk->bytes += cfg->key_size + cfg->value_size;
-    }
-    return 0;
+    writer wr;
+    int rc = writer_init(&wr, wk, 0xffff);
+    while (rc == 0 && !atomic_load_explicit(wk->stop, memory_order_relaxed))
+        rc = write_some(wk, s, &wr, (size_t)wk->cfg->batch_size, 0);
+    writer_free(&wr);
+    return rc;
 }
 
 static void *worker_main(void *arg)
@@ -292,7 +349,7 @@ static void *worker_main(void *arg)
         goto out;
     if (wk->stop && wk->thread < 0)
         rc = do_background_writes(wk, s);
-    else if (bench_workload_writes(wk->w) && wk->w != W_READWHILEWRITING)
+    else if (counted_writes(wk->w))
         rc = do_writes(wk, s);
     else if (wk->w == W_READSEQ || wk->w == W_READREVERSE)
         rc = do_scan(wk, s);
@@ -314,11 +371,10 @@ out:
 int bench_run_workload(const bench_config *cfg, const bench_adapter *ad, bench_engine *e,
                        const bench_values *vals, int w, int slot, bench_result *res)
 {
-    int nreaders = threaded(w) ? cfg->threads : 1;
-    int nworkers = nreaders + (w == W_READWHILEWRITING ? 1 : 0);
-    uint64_t total = w == W_FILLSEQ || w == W_FILLRANDOM || w == W_OVERWRITE || w == W_DELETERANDOM
-                         ? cfg->num
-                         : cfg->reads;
+    int nmeasured = threaded(w) ? cfg->threads : 1;
+    int nworkers = nmeasured + (w == W_READWHILEWRITING ? 1 : 0);
+    uint64_t total = counted_writes(w) ? cfg->num : cfg->reads;
+    uint64_t first = 0;
     worker *wks = calloc((size_t)nworkers, sizeof *wks);
     pthread_t *tids = calloc((size_t)nworkers, sizeof *tids);
     atomic_int stop = 0;
@@ -343,9 +399,11 @@ int bench_run_workload(const bench_config *cfg, const bench_adapter *ad, bench_e
         wk->w = w;
         wk->slot = slot;
         wk->start = &start;
-        if (i < nreaders) {
+        if (i < nmeasured) {
             wk->thread = i;
-            wk->ops = total / (uint64_t)nreaders + ((uint64_t)i < total % (uint64_t)nreaders);
+            wk->ops = total / (uint64_t)nmeasured + ((uint64_t)i < total % (uint64_t)nmeasured);
+            wk->first = first; /* fillseq: disjoint ranges, each in order */
+            first += wk->ops;
         } else {
             wk->thread = -1; /* the background writer */
             wk->stop = &stop;
@@ -357,16 +415,16 @@ int bench_run_workload(const bench_config *cfg, const bench_adapter *ad, bench_e
         }
     }
     pthread_barrier_wait(&start);
-    for (int i = 0; i < nreaders; i++)
+    for (int i = 0; i < nmeasured; i++)
         pthread_join(tids[i], NULL);
     atomic_store(&stop, 1);
-    for (int i = nreaders; i < nworkers; i++)
+    for (int i = nmeasured; i < nworkers; i++)
         pthread_join(tids[i], NULL);
     pthread_barrier_destroy(&start);
 
     /* Wall time of the measured workers: first start to last end. */
     uint64_t t0 = UINT64_MAX, t1 = 0;
-    for (int i = 0; i < nreaders; i++) {
+    for (int i = 0; i < nmeasured; i++) {
         if (wks[i].t_start < t0)
             t0 = wks[i].t_start;
         if (wks[i].t_end > t1)
@@ -381,9 +439,13 @@ int bench_run_workload(const bench_config *cfg, const bench_adapter *ad, bench_e
         }
         if (wk->thread < 0) {
             res->writes += wk->done;
+            res->writer_bytes += wk->bytes;
+            res->writer_secs =
+                wk->t_end > wk->t_start ? (double)(wk->t_end - wk->t_start) / 1e9 : 1e-9;
             continue;
         }
         res->ops += wk->done;
+        res->batches += wk->batches;
         res->bytes += wk->bytes;
         res->found += wk->found;
         bench_hist_merge(&res->hist, &wk->hist);

@@ -160,12 +160,11 @@ static void lru_list_append(lru_shard *s, tl_cache_handle *e)
     s->lru.lru_prev = e;
 }
 
-static tl_cache_handle **lru_find_slot(lru_shard *s, const uint8_t *key, size_t klen,
-                                       uint64_t hash)
+static tl_cache_handle **lru_find_slot(lru_shard *s, const uint8_t *key, size_t klen, uint64_t hash)
 {
     tl_cache_handle **pp = &s->buckets[hash & (s->nbuckets - 1)];
-    while (*pp && ((*pp)->hash != hash || (*pp)->klen != klen ||
-                   memcmp((*pp)->key, key, klen) != 0))
+    while (*pp &&
+           ((*pp)->hash != hash || (*pp)->klen != klen || memcmp((*pp)->key, key, klen) != 0))
         pp = &(*pp)->hash_next;
     return pp;
 }

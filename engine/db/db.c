@@ -45,6 +45,9 @@ void talus_options_init(talus_options *o)
     o->background_threads = 2;
     o->durability = TALUS_DURABILITY_BUFFERED;
     talus_tree_options_init(&o->tree);
+    o->journal_segment_size = 64ull << 20;
+    o->max_journal_size = 512ull << 20;
+    o->journal_recovery = TALUS_RECOVER_STRICT;
 }
 
 void talus_free(void *p)
@@ -85,7 +88,7 @@ static int check_tree_options(const talus_tree_options *o)
 
 /* ---- DBMETA ------------------------------------------------------------- */
 
-static int meta_write(talus_db *db)
+int db_meta_write(talus_db *db)
 {
     tl_buf b = {0};
     int rc;
@@ -102,6 +105,9 @@ static int meta_write(talus_db *db)
         TRY_OUT(tl_buf_put_varint64(&b, db->trees[i]->id));
         TRY_OUT(tl_buf_put_lenbytes(&b, db->trees[i]->name, strlen(db->trees[i]->name)));
     }
+    TRY_OUT(tl_buf_put_varint64(&b, db->npins));
+    for (size_t i = 0; i < db->npins; i++)
+        TRY_OUT(tl_buf_put_varint64(&b, db->pins[i]));
     TRY_OUT(tl_buf_put_fixed64(&b, tl_xxh3(b.data, b.len)));
     rc = tl_env_write_file_atomic(db->env, db->path, "DBMETA", b.data, b.len);
 out:
@@ -169,6 +175,29 @@ static int meta_parse(talus_db *db, const uint8_t *p, size_t n, meta_tree **out,
         }
         q += len;
     }
+    uint64_t npins;
+    if (!(k = tl_get_varint64(q, end, &npins)) || npins > (uint64_t)(end - q)) {
+        free_meta_trees(mt, i);
+        return tl_err(TALUS_ECORRUPT, "%s/DBMETA: bad snapshot count", path);
+    }
+    q += k;
+    db->pins = calloc(npins ? npins : 1, sizeof *db->pins);
+    if (!db->pins) {
+        free_meta_trees(mt, i);
+        return tl_err(TALUS_ENOMEM, "out of memory reading DBMETA");
+    }
+    db->pins_cap = npins ? npins : 1;
+    for (uint64_t j = 0; j < npins; j++) {
+        uint64_t seq;
+        if (!(k = tl_get_varint64(q, end, &seq)) || (j > 0 && seq <= db->pins[j - 1])) {
+            free_meta_trees(mt, i);
+            return tl_err(TALUS_ECORRUPT, "%s/DBMETA: bad pinned snapshot %llu", path,
+                          (unsigned long long)j);
+        }
+        db->pins[j] = seq;
+        q += k;
+    }
+    db->npins = npins;
     if (q != end)
         goto bad;
     db->next_tree_id = (uint32_t)next_id;
@@ -210,6 +239,14 @@ static int snapshots_cb(void *ctx, uint64_t **seqs, size_t *n)
 {
     talus_tree *t = ctx;
     return db_snapshot_seqs(t->db, seqs, n);
+}
+
+static void on_flush_cb(void *ctx, tr_tree *tr)
+{
+    (void)tr;
+    talus_tree *t = ctx;
+    /* The next commit leader trims the journal (it holds write_mu). */
+    atomic_store(&t->db->trim_journal, true);
 }
 
 static void *worker_main(void *arg)
@@ -315,6 +352,7 @@ static int open_tree(talus_db *db, uint32_t id, const char *name, bool create,
         .read_only = db->opts.read_only != 0,
         .schedule = db->opts.read_only ? NULL : schedule_cb,
         .snapshots = snapshots_cb,
+        .on_flush = on_flush_cb,
         .ctx = t,
     };
     int rc = tr_open(&cfg, &t->tr);
@@ -379,7 +417,7 @@ int talus_tree_open(talus_db *db, const char *name, int create, const talus_tree
     }
     uint32_t id = db->next_tree_id++;
     TRY_OUT(open_tree(db, id, name, true, opts ? opts : &db->opts.tree, out));
-    rc = meta_write(db);
+    rc = db_meta_write(db);
     if (rc < 0) {
         (*out)->dropped = true; /* not recorded: forget it */
     }
@@ -456,7 +494,7 @@ int talus_tree_drop(talus_db *db, const char *name)
         return tl_err(TALUS_ENOTFOUND, "no tree named \"%s\"", name);
     }
     t->dropped = true;
-    int rc = meta_write(db);
+    int rc = db_meta_write(db);
     if (rc < 0) {
         t->dropped = false;
         pthread_mutex_unlock(&db->mu);
@@ -483,12 +521,18 @@ static void db_free(talus_db *db)
     }
     free(db->trees);
     free(db->workers);
+    jnl_writer_close(db->journal);
+    free(db->journal_dir);
+    free(db->segs);
+    free(db->pins);
+    tl_buf_free(&db->scratch);
     if (db->block_cache)
         tl_cache_free(db->block_cache);
     if (db->lock)
         tl_env_unlock(db->env, db->lock);
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->write_mu);
+    pthread_mutex_destroy(&db->q_mu);
     pthread_mutex_destroy(&db->bg_mu);
     pthread_cond_destroy(&db->bg_cv);
     pthread_cond_destroy(&db->idle_cv);
@@ -528,11 +572,16 @@ static int create_new(talus_db *db)
     db->next_tree_id = 1;
     talus_tree *t;
     TRY(open_tree(db, db->next_tree_id++, DEFAULT_TREE, true, &db->opts.tree, &t));
-    TRY(meta_write(db));
+    TRY(db_meta_write(db));
     return tl_env_sync_dir(db->env, db->path);
 }
 
 int talus_open(const char *path, const talus_options *opts, talus_db **out)
+{
+    return db_open_env(path, opts, tl_env_posix(), out);
+}
+
+int db_open_env(const char *path, const talus_options *opts, tl_env *env, talus_db **out)
 {
     talus_options defaults;
     if (!opts) {
@@ -546,16 +595,22 @@ int talus_open(const char *path, const talus_options *opts, talus_db **out)
         return tl_err(TALUS_EINVAL, "background_threads must be 1..64");
     if (opts->durability < TALUS_DURABILITY_NONE || opts->durability > TALUS_DURABILITY_SYNC)
         return tl_err(TALUS_EINVAL, "unknown durability %d", opts->durability);
+    if (opts->journal_segment_size < 4096 || opts->max_journal_size < opts->journal_segment_size)
+        return tl_err(TALUS_EINVAL, "journal_segment_size must be >= 4096 and <= max_journal_size");
+    if (opts->journal_recovery != TALUS_RECOVER_STRICT &&
+        opts->journal_recovery != TALUS_RECOVER_TO_LAST_GOOD)
+        return tl_err(TALUS_EINVAL, "unknown journal_recovery %d", opts->journal_recovery);
 
     talus_db *db = calloc(1, sizeof *db);
     if (!db)
         return tl_err(TALUS_ENOMEM, "out of memory opening %s", path);
-    db->env = tl_env_posix();
+    db->env = env;
     db->opts = *opts;
     if (db->opts.max_open_files < 16)
         db->opts.max_open_files = 16;
     pthread_mutex_init(&db->mu, NULL);
     pthread_mutex_init(&db->write_mu, NULL);
+    pthread_mutex_init(&db->q_mu, NULL);
     pthread_mutex_init(&db->bg_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
     pthread_cond_init(&db->idle_cv, NULL);
@@ -624,9 +679,23 @@ int talus_open(const char *path, const talus_options *opts, talus_db **out)
     }
     pthread_mutex_lock(&db->mu);
     rc = has_meta ? open_existing(db) : create_new(db);
+    db->gc_watermark = atomic_load(&db->last_seq);
     pthread_mutex_unlock(&db->mu);
     if (rc < 0)
         goto fail;
+    char jdir[4096];
+    snprintf(jdir, sizeof jdir, "%s/journal", path);
+    if (!(db->journal_dir = strdup(jdir))) {
+        rc = tl_err(TALUS_ENOMEM, "out of memory opening %s", path);
+        goto fail;
+    }
+    if (!opts->read_only) {
+        if ((rc = db_recover_journal(db)) < 0 || (rc = db_start_journal(db)) < 0)
+            goto fail;
+        pthread_mutex_lock(&db->mu);
+        db->gc_watermark = atomic_load(&db->last_seq);
+        pthread_mutex_unlock(&db->mu);
+    }
     *out = db;
     return 0;
 fail:;
@@ -656,10 +725,36 @@ int talus_close(talus_db *db)
                 rc = r;
         }
     }
+    if (!db->opts.read_only && db->journal) {
+        /* Every tree is flushed: the journal holds nothing needed. Keep it
+         * if anything failed, so the next open can replay it. */
+        pthread_mutex_lock(&db->write_mu);
+        int r = db->error ? TALUS_EREADONLY : jnl_writer_sync(db->journal);
+        if (r == 0 && rc == 0) {
+            jnl_writer_close(db->journal);
+            db->journal = NULL;
+            for (size_t i = 0; i < db->nsegs; i++) {
+                char path[4096];
+                jnl_segment_name(path, sizeof path, db->journal_dir, db->segs[i].number);
+                tl_env_remove(db->env, path);
+            }
+            db->nsegs = 0;
+            tl_env_sync_dir(db->env, db->journal_dir);
+        } else if (r < 0 && rc == 0) {
+            rc = r;
+        }
+        pthread_mutex_unlock(&db->write_mu);
+    }
     char msg[512];
     snprintf(msg, sizeof msg, "%s", tl_errmsg());
     db_free(db);
     return rc < 0 ? tl_err(rc, "%s", msg) : 0;
+}
+
+void db_crash_close(talus_db *db)
+{
+    /* No flush, no sync: whatever the OS has is what a crash leaves. */
+    db_free(db);
 }
 
 int talus_wait_idle(talus_db *db)

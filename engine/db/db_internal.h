@@ -8,8 +8,9 @@
  * of its entries are in the memtables, so readers at published_seq never
  * see part of a batch.
  *
- * Lock order: write_mu, then a tree's mu, then db mu / bg_mu. Never the
- * other way.
+ * Lock order: q_mu is never held with another lock. Otherwise write_mu,
+ * then db mu, then a tree's mu, then bg_mu. Never the other way. Nothing
+ * waits for background work while holding db mu (flushes take it).
  */
 #ifndef TL_DB_INTERNAL_H
 #define TL_DB_INTERNAL_H
@@ -20,6 +21,7 @@
 
 #include "talus.h"
 #include "cache/cache.h"
+#include "journal/journal.h"
 #include "tree/tree.h"
 #include "util/env.h"
 
@@ -44,6 +46,40 @@ struct talus_snapshot {
     struct talus_snapshot *prev, *next;
 };
 
+typedef struct batch_op {
+    talus_tree *tree;
+    uint8_t type;
+    size_t key_off, klen, val_off, vlen; /* into the batch's byte buffer */
+} batch_op;
+
+struct talus_batch {
+    batch_op *ops;
+    size_t nops, cap;
+    tl_buf bytes;
+};
+
+/* A journal segment written by this process, and the newest seqno in it. */
+typedef struct db_segment {
+    uint64_t number;
+    uint64_t max_seq;
+    uint64_t bytes;
+} db_segment;
+
+/* One committing writer in the group-commit queue. */
+typedef struct db_writer {
+    const talus_batch *batch; /* NULL for a single operation */
+    talus_tree *tree;         /* single operation */
+    uint8_t type;
+    tl_slice key, value;
+    int durability;
+    bool done;
+    int rc;
+    uint64_t seq;
+    char errmsg[256]; /* message of rc for the waiting thread */
+    pthread_cond_t cv;
+    struct db_writer *next;
+} db_writer;
+
 struct talus_db {
     tl_env *env;
     char *path;
@@ -57,10 +93,31 @@ struct talus_db {
     uint32_t next_tree_id;
     uint32_t format_version;
     talus_snapshot snap_head; /* circular list, oldest first */
+    uint64_t *pins;           /* persistent snapshots, ascending (in DBMETA) */
+    size_t npins, pins_cap;
+    /* Compaction may have dropped old versions below this seqno: pinning
+     * an older seqno is refused. Raised whenever a flush or compaction
+     * takes its snapshot list. Guarded by mu. */
+    uint64_t gc_watermark;
 
-    pthread_mutex_t write_mu;
-    atomic_uint_fast64_t last_seq;      /* last allocated (guarded by write_mu for writes) */
+    /* Group commit: writers queue on q_mu; the head is the leader, which
+     * takes write_mu, writes the group's journal records in one append
+     * (one fdatasync if any asked for sync), applies them and publishes. */
+    pthread_mutex_t q_mu;
+    db_writer *q_head, *q_tail;
+
+    pthread_mutex_t write_mu; /* held by the commit leader; also guards: */
+    atomic_uint_fast64_t last_seq;      /* last allocated */
     atomic_uint_fast64_t published_seq; /* visible to readers */
+    jnl_writer *journal;                /* NULL when read-only */
+    char *journal_dir;
+    db_segment *segs; /* live segments of this process, oldest first */
+    size_t nsegs, segs_cap;
+    uint64_t next_segment;
+    atomic_bool trim_journal; /* a flush finished: old segments may go */
+    tl_buf scratch;           /* record encoding */
+    int error;                /* sticky: journal failure makes the db read-only */
+    char errmsg[400];
 
     pthread_mutex_t bg_mu;
     pthread_cond_t bg_cv;   /* work queued or stop */
@@ -71,12 +128,36 @@ struct talus_db {
     bool bg_stop;
 };
 
-/* Apply one write to one tree (the single-op fast path of talus_put etc.). */
+/* Commit one writer through the group-commit queue (write.c). */
+int db_commit(talus_db *db, db_writer *w);
+/* Apply one write to one tree (the single-op path of talus_put etc.). */
 int db_write_one(talus_db *db, talus_tree *t, uint8_t type, const void *key, size_t klen,
                  const void *val, size_t vlen);
+/* Recover trees from the journal on open (recover.c). REQUIRES: no lock
+ * held (it waits for flushes). */
+int db_recover_journal(talus_db *db);
+/* Start the journal after recovery. */
+int db_start_journal(talus_db *db);
+/* Delete journal segments every tree has flushed past; force flushes when
+ * the journal is over max_journal_size. REQUIRES: write_mu held. */
+void db_trim_journal(talus_db *db);
+talus_tree *db_tree_by_id(talus_db *db, uint32_t id);
+/* Rewrite DBMETA (trees, pins). REQUIRES: mu held. */
+int db_meta_write(talus_db *db);
+/* Open with a given env (tests inject faults through it). */
+int db_open_env(const char *path, const talus_options *opts, tl_env *env, talus_db **out);
+/* Simulate a crash: stop background work and release everything WITHOUT
+ * flushing, syncing or writing anything (tests only). */
+void db_crash_close(talus_db *db);
 int db_check_key(const void *key, size_t klen);
+int db_check_tree(const talus_tree *t);
+int db_check_writable(talus_db *db);
 int db_check_value(size_t vlen);
-/* Live snapshot seqnos ascending (for compaction). */
+/* Live snapshot seqnos, in-memory and pinned, ascending (for flush and
+ * compaction); raises gc_watermark to the published seqno. */
 int db_snapshot_seqs(talus_db *db, uint64_t **seqs, size_t *n);
+/* 0 if reads at seqno see exactly the state after batch seqno: it is
+ * pinned, held by an in-memory snapshot, or not older than gc_watermark. */
+int db_check_readable_seq(talus_db *db, uint64_t seqno);
 
 #endif

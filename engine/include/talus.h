@@ -108,6 +108,20 @@ typedef struct talus_tree_options {
 
 TALUS_API void talus_tree_options_init(talus_tree_options *o);
 
+/* A sequence-number generator: returns the seqno of the next batch, which
+ * must be greater than `last` (the previous batch's). Called with the
+ * writer lock held, one call per batch, so it needs no locking of its own
+ * and must be quick. A value <= last fails that batch with TALUS_ESEQNO. */
+typedef uint64_t (*talus_seqno_fn)(void *ctx, uint64_t last);
+
+enum talus_journal_recovery {
+    /* A torn tail (a crash mid-record) is cut off; any other damage is
+     * TALUS_ECORRUPT and the database does not open. */
+    TALUS_RECOVER_STRICT = 0,
+    /* Recover up to the last good record and drop the rest (logged). */
+    TALUS_RECOVER_TO_LAST_GOOD = 1,
+};
+
 /* Database options. */
 typedef struct talus_options {
     int create_if_missing;   /* (1) */
@@ -118,6 +132,11 @@ typedef struct talus_options {
     int durability;          /* default durability of writes (BUFFERED) */
     int read_only;           /* open without writing anything (0) */
     talus_tree_options tree; /* defaults for trees created by this handle */
+    uint64_t journal_segment_size; /* start a new journal segment after this (64 MiB) */
+    uint64_t max_journal_size;     /* force flushes when the journal passes this (512 MiB) */
+    int journal_recovery;          /* enum talus_journal_recovery (STRICT) */
+    talus_seqno_fn seqno_generator; /* NULL: a counter (last + 1) */
+    void *seqno_ctx;
 } talus_options;
 
 TALUS_API void talus_options_init(talus_options *o);
@@ -130,6 +149,9 @@ TALUS_API int talus_open(const char *path, const talus_options *opts, talus_db *
 /* Flush memtables, wait for background work, release everything. Trees,
  * iterators and snapshots must be closed/released first. */
 TALUS_API int talus_close(talus_db *db);
+
+/* Make every write acknowledged so far durable (fdatasync of the journal). */
+TALUS_API int talus_db_sync(talus_db *db);
 
 /* The default tree (named "default") always exists; the handle is owned by
  * the db and stays valid until talus_close. */
@@ -198,6 +220,28 @@ TALUS_API int talus_contains(talus_tree *t, const talus_snapshot *snap, const vo
 TALUS_API talus_snapshot *talus_snapshot_take(talus_db *db);
 TALUS_API void talus_snapshot_release(talus_db *db, talus_snapshot *s);
 TALUS_API uint64_t talus_snapshot_seqno(const talus_snapshot *s);
+
+/* Persistent snapshots: pin a seqno so that reads at it (talus_get_at,
+ * iterators with a snapshot from talus_snapshot_at) keep working across
+ * close, crash and reopen, and compaction keeps what it needs. Pinning a
+ * seqno whose old versions compaction may already have collected is refused
+ * with TALUS_ESNAPSHOT; pinning the current seqno always works. Pinning an
+ * already pinned seqno is a no-op. */
+TALUS_API int talus_snapshot_pin(talus_db *db, uint64_t seqno);
+TALUS_API int talus_snapshot_unpin(talus_db *db, uint64_t seqno);
+
+typedef struct talus_pinned_snapshot {
+    uint64_t seqno;
+    uint64_t bytes_held; /* approximate bytes of old versions only it keeps */
+} talus_pinned_snapshot;
+
+/* Pinned snapshots, ascending; *out malloc'd (talus_free). Computing
+ * bytes_held reads every table once: an admin call, not a hot path. */
+TALUS_API int talus_snapshot_list(talus_db *db, talus_pinned_snapshot **out, size_t *count);
+/* An in-memory snapshot handle at a pinned (or current) seqno, for use with
+ * talus_get and iterators; release with talus_snapshot_release. NULL with
+ * TALUS_ESNAPSHOT in talus_errmsg if the seqno is not pinned nor current. */
+TALUS_API talus_snapshot *talus_snapshot_at(talus_db *db, uint64_t seqno);
 
 /* ---- Iterators -------------------------------------------------------- */
 

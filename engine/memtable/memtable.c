@@ -111,14 +111,12 @@ int mt_add(mt_memtable *m, uint64_t seq, uint8_t type, tl_slice ukey, tl_slice v
     /* Seqnos mostly grow, so min is settled after the first entry and max
      * changes once per batch: load first, CAS only on a change. */
     uint64_t cur = atomic_load_explicit(&m->max_seq, memory_order_relaxed);
-    while (seq > cur && !atomic_compare_exchange_weak_explicit(&m->max_seq, &cur, seq,
-                                                               memory_order_relaxed,
-                                                               memory_order_relaxed))
+    while (seq > cur && !atomic_compare_exchange_weak_explicit(
+                            &m->max_seq, &cur, seq, memory_order_relaxed, memory_order_relaxed))
         ;
     cur = atomic_load_explicit(&m->min_seq, memory_order_relaxed);
-    while (seq < cur && !atomic_compare_exchange_weak_explicit(&m->min_seq, &cur, seq,
-                                                               memory_order_relaxed,
-                                                               memory_order_relaxed))
+    while (seq < cur && !atomic_compare_exchange_weak_explicit(
+                            &m->min_seq, &cur, seq, memory_order_relaxed, memory_order_relaxed))
         ;
     return 0;
 }
@@ -149,8 +147,7 @@ static uint64_t mt_sum(const mt_memtable *m, int which)
 {
     uint64_t sum = 0;
     for (int i = 0; i < MT_STRIPES; i++)
-        sum += atomic_load_explicit(&((mt_memtable *)m)->stripes[i].v[which],
-                                    memory_order_relaxed);
+        sum += atomic_load_explicit(&((mt_memtable *)m)->stripes[i].v[which], memory_order_relaxed);
     return sum;
 }
 

@@ -182,6 +182,10 @@ static void sl_splice_prepare(sl_list *l, sl_splice *s, const sl_key *k, int max
 int sl_insert(sl_list *l, tl_slice ukey, uint64_t seq, uint8_t type, tl_slice value,
               const uint8_t **old_entry, size_t *bytes_out)
 {
+    /* Lengths are stored as varint32 (callers enforce far lower limits). */
+    if (TL_UNLIKELY(ukey.len > UINT32_MAX - TL_IKEY_TRAILER || value.len > UINT32_MAX))
+        return tl_err(TALUS_ETOOBIG, "memtable entry too large (key %zu, value %zu bytes)",
+                      ukey.len, value.len);
     int h = sl_random_height();
     size_t iklen = ukey.len + TL_IKEY_TRAILER;
     size_t elen = tl_varint_len(iklen) + iklen + tl_varint_len(value.len) + value.len;
@@ -230,16 +234,14 @@ int sl_insert(sl_list *l, tl_slice ukey, uint64_t seq, uint8_t type, tl_slice va
             if (i == 0 && nx && sl_cmp(nx, &k) == 0) {
                 /* Same (user key, seqno): swap the entry, link nothing.
                  * The node we built is left unused in the arena. */
-                const uint8_t *old =
-                    atomic_exchange_explicit(&nx->entry, e, memory_order_acq_rel);
+                const uint8_t *old = atomic_exchange_explicit(&nx->entry, e, memory_order_acq_rel);
                 if (old_entry)
                     *old_entry = old;
                 return 0;
             }
             atomic_store_explicit(&n->next[i], nx, memory_order_relaxed);
             if (atomic_compare_exchange_strong_explicit(&s->prev[i]->next[i], &nx, n,
-                                                        memory_order_release,
-                                                        memory_order_relaxed))
+                                                        memory_order_release, memory_order_relaxed))
                 break;
             /* Lost a race at this level: a node was linked after prev[i].
              * prev[i] still sorts before k, so walk on from it. */
@@ -301,8 +303,7 @@ static void sl_iter_set(sl_iter *it, const sl_node *n)
         n = NULL;
     it->node = n;
     if (n) {
-        const uint8_t *e =
-            atomic_load_explicit(&((sl_node *)n)->entry, memory_order_acquire);
+        const uint8_t *e = atomic_load_explicit(&((sl_node *)n)->entry, memory_order_acquire);
         sl_entry_decode(e, &it->key, &it->value);
     }
 }

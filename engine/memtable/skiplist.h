@@ -61,7 +61,8 @@ int sl_init(sl_list *l, tl_arena *arena);
 
 /* Insert (ukey, seq, type) -> value. If (ukey, seq) is already present its
  * entry is replaced, and *old_entry (if not NULL) gets the replaced entry;
- * otherwise *old_entry is set to NULL. 0 or TALUS_ENOMEM. Thread-safe.
+ * otherwise *old_entry is set to NULL. 0, TALUS_ENOMEM or TALUS_ETOOBIG
+ * (lengths over 32 bits). Thread-safe.
  * *bytes_out (if not NULL) gets the arena bytes used. */
 int sl_insert(sl_list *l, tl_slice ukey, uint64_t seq, uint8_t type, tl_slice value,
               const uint8_t **old_entry, size_t *bytes_out);

@@ -74,8 +74,7 @@ int tbl_block_init(tbl_block *b, tl_slice data, const char *name, uint64_t off);
 static inline uint32_t tbl_block_restart(const tbl_block *b, uint32_t i)
 {
     const uint8_t *p = b->data + b->restarts + 4 * (size_t)i;
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 /* ---- Builder ---------------------------------------------------------- */
@@ -120,12 +119,12 @@ typedef struct tbl_prev_ent {
 /* Not movable once initialised (the key buffer may point into it). */
 typedef struct tbl_block_iter {
     tbl_block b;
-    bool ikey;             /* compare as internal keys (else bytewise) */
-    const char *name;      /* file name, for messages */
-    uint64_t boff;         /* block offset in the file, for messages */
-    size_t cur;            /* current entry; == b.restarts when not valid */
-    size_t next;           /* entry after the current one */
-    uint32_t ri;           /* restart region of the current entry */
+    bool ikey;        /* compare as internal keys (else bytewise) */
+    const char *name; /* file name, for messages */
+    uint64_t boff;    /* block offset in the file, for messages */
+    size_t cur;       /* current entry; == b.restarts when not valid */
+    size_t next;      /* entry after the current one */
+    uint32_t ri;      /* restart region of the current entry */
     int status;
     const uint8_t *key;
     size_t klen;

@@ -96,42 +96,43 @@ int tbl_bb_finish(tbl_block_builder *bb, tl_slice *out)
     return 0;
 }
 
+/* Restart array rules of FORMAT.md §4, on a block whose count fits. */
+static bool restarts_ok(const tbl_block *b)
+{
+    if (b->num_restarts == 0)
+        return b->restarts == 0;
+    if (tbl_block_restart(b, 0) != 0)
+        return false;
+    uint32_t prev = 0;
+    for (uint32_t i = 1; i < b->num_restarts; i++) {
+        uint32_t r = tbl_block_restart(b, i);
+        if (r <= prev)
+            return false;
+        prev = r;
+    }
+    /* An entry takes at least 3 bytes. */
+    return (size_t)prev + 3 <= b->restarts;
+}
+
 int tbl_block_init(tbl_block *b, tl_slice data, const char *name, uint64_t off)
 {
     memset(b, 0, sizeof *b);
     if (data.len < 4)
-        return tl_err(TALUS_ECORRUPT, "table %s: block at offset %llu too short (%zu bytes)",
-                      name, (unsigned long long)off, data.len);
+        return tl_err(TALUS_ECORRUPT, "table %s: block at offset %llu too short (%zu bytes)", name,
+                      (unsigned long long)off, data.len);
     uint32_t n = tl_get_fixed32(data.data + data.len - 4);
     if (n > (data.len - 4) / 4)
         return tl_err(TALUS_ECORRUPT,
                       "table %s: block at offset %llu: restart count %u does not fit in %zu bytes",
                       name, (unsigned long long)off, n, data.len);
-    size_t restarts = data.len - 4 - 4 * (size_t)n;
     b->data = data.data;
     b->size = data.len;
-    b->restarts = restarts;
+    b->restarts = data.len - 4 - 4 * (size_t)n;
     b->num_restarts = n;
-    if (n == 0) {
-        if (restarts != 0)
-            goto bad;
-        return 0;
+    if (!restarts_ok(b)) {
+        memset(b, 0, sizeof *b);
+        return tl_err(TALUS_ECORRUPT, "table %s: block at offset %llu: bad restart array", name,
+                      (unsigned long long)off);
     }
-    if (tbl_block_restart(b, 0) != 0)
-        goto bad;
-    uint32_t prev = 0;
-    for (uint32_t i = 1; i < n; i++) {
-        uint32_t r = tbl_block_restart(b, i);
-        if (r <= prev)
-            goto bad;
-        prev = r;
-    }
-    /* An entry takes at least 3 bytes. */
-    if ((size_t)prev + 3 > restarts)
-        goto bad;
     return 0;
-bad:
-    memset(b, 0, sizeof *b);
-    return tl_err(TALUS_ECORRUPT, "table %s: block at offset %llu: bad restart array", name,
-                  (unsigned long long)off);
 }

@@ -113,10 +113,10 @@ int tbl_block_prepare(tbl_compressor *c, tl_slice raw, tl_buf *scratch, tl_slice
     char *dst = (char *)scratch->data + hdr;
     size_t n = 0;
     if (c->type == TBL_CT_LZ4) {
-        int r = c->level > 0 ? LZ4_compress_HC((const char *)raw.data, dst, (int)raw.len,
-                                               (int)bound, c->level)
-                             : LZ4_compress_default((const char *)raw.data, dst, (int)raw.len,
-                                                    (int)bound);
+        int r =
+            c->level > 0
+                ? LZ4_compress_HC((const char *)raw.data, dst, (int)raw.len, (int)bound, c->level)
+                : LZ4_compress_default((const char *)raw.data, dst, (int)raw.len, (int)bound);
         if (r <= 0)
             return 0; /* incompressible within bound: store raw */
         n = (size_t)r;
@@ -222,8 +222,9 @@ int tbl_read_block(const tbl_src *s, tbl_handle h, size_t prefix, tl_buf *raw, t
         return 0;
     }
     if (type != TBL_CT_LZ4 && type != TBL_CT_ZSTD)
-        return tl_err(TALUS_ECORRUPT, "table %s: unknown compression type %u in block at offset %llu",
-                      s->name, type, (unsigned long long)h.offset);
+        return tl_err(TALUS_ECORRUPT,
+                      "table %s: unknown compression type %u in block at offset %llu", s->name,
+                      type, (unsigned long long)h.offset);
     uint32_t rawsize;
     size_t hdr = tl_get_varint32(p, p + sz, &rawsize);
     if (!hdr || rawsize > TBL_MAX_DECOMPRESSED)

@@ -107,33 +107,32 @@ static int dup_bytes(const uint8_t *src, size_t n, uint8_t **dst, size_t *dlen)
     return 0;
 }
 
-int tbl_props_decode(tl_slice src, const char *name, uint64_t off, tbl_props *p)
+/* 0 on success, 1 if malformed, negative on ENOMEM. */
+static int parse(tl_slice src, tbl_props *p)
 {
-    int rc = 0;
-    memset(p, 0, sizeof *p);
     const uint8_t *q = src.data, *end = src.data + src.len;
     while (q < end) {
         uint32_t tag, len;
         size_t n = tl_get_varint32(q, end, &tag);
         size_t m = n ? tl_get_varint32(q + n, end, &len) : 0;
         if (!n || !m || len > (size_t)(end - q - n - m))
-            goto bad;
+            return 1;
         q += n + m;
         const uint8_t *v = q;
         q += len;
         uint64_t num = 0;
         bool is_num = tag >= TAG_FORMAT_VERSION && tag <= TAG_MAX_SEQ && tag != TAG_FILE_SIZE;
         if (is_num && (len == 0 || tl_get_varint64(v, v + len, &num) != len))
-            goto bad;
+            return 1;
         switch (tag) {
         case TAG_FORMAT_VERSION:
             if (num > UINT32_MAX)
-                goto bad;
+                return 1;
             p->format_version = (uint32_t)num;
             break;
         case TAG_COMPRESSION:
             if (num > UINT32_MAX)
-                goto bad;
+                return 1;
             p->compression = (uint32_t)num;
             break;
         case TAG_NUM_ENTRIES:
@@ -162,7 +161,7 @@ int tbl_props_decode(tl_slice src, const char *name, uint64_t off, tbl_props *p)
             break;
         case TAG_FILE_SIZE:
             if (len != 8)
-                goto bad;
+                return 1;
             p->file_size = tl_get_fixed64(v);
             break;
         case TAG_MIN_SEQ:
@@ -172,10 +171,10 @@ int tbl_props_decode(tl_slice src, const char *name, uint64_t off, tbl_props *p)
             p->max_seq = num;
             break;
         case TAG_SMALLEST:
-            TRY_OUT(dup_bytes(v, len, &p->smallest, &p->smallest_len));
+            TRY(dup_bytes(v, len, &p->smallest, &p->smallest_len));
             break;
         case TAG_LARGEST:
-            TRY_OUT(dup_bytes(v, len, &p->largest, &p->largest_len));
+            TRY(dup_bytes(v, len, &p->largest, &p->largest_len));
             break;
         default:
             break; /* a field from a newer writer */
@@ -186,13 +185,19 @@ int tbl_props_decode(tl_slice src, const char *name, uint64_t off, tbl_props *p)
         if (p->smallest_len < TL_IKEY_TRAILER || p->largest_len < TL_IKEY_TRAILER ||
             tl_ikey_cmp_raw(p->smallest, p->smallest_len, p->largest, p->largest_len) > 0 ||
             p->min_seq > p->max_seq)
-            goto bad;
+            return 1;
     }
     return 0;
-bad:
-    rc = tl_err(TALUS_ECORRUPT, "table %s: malformed properties block at offset %llu", name,
-                (unsigned long long)off);
-out:
-    tbl_props_free(p);
+}
+
+int tbl_props_decode(tl_slice src, const char *name, uint64_t off, tbl_props *p)
+{
+    memset(p, 0, sizeof *p);
+    int rc = parse(src, p);
+    if (rc == 1)
+        rc = tl_err(TALUS_ECORRUPT, "table %s: malformed properties block at offset %llu", name,
+                    (unsigned long long)off);
+    if (rc < 0)
+        tbl_props_free(p);
     return rc;
 }

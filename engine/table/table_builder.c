@@ -231,8 +231,7 @@ int tbl_builder_add(tbl_builder *b, tl_slice ikey, tl_slice value)
     if (b->pending_index)
         TRY(sticky(b, add_index_entry(b, &ikey)));
     tl_slice ukey = tl_ikey_user(ikey);
-    if (b->o.bloom_bits_per_key > 0 &&
-        (first || tl_slice_cmp(ukey, tl_ikey_user(last)) != 0))
+    if (b->o.bloom_bits_per_key > 0 && (first || tl_slice_cmp(ukey, tl_ikey_user(last)) != 0))
         TRY(sticky(b, push_hash(b, ukey)));
     TRY(sticky(b, tbl_bb_add(&b->data, ikey, value)));
     TRY(sticky(b, tl_buf_set(&b->last_key, ikey.data, ikey.len)));
@@ -300,8 +299,8 @@ static int finish(tbl_builder *b)
         TRY_OUT(meta_entry(&mi, TBL_META_FILTER, filter_h));
     TRY_OUT(meta_entry(&mi, TBL_META_PROPS, props_h));
     TRY_OUT(tbl_bb_finish(&mi, &raw));
-    b->props.file_size = props_h.offset + props_h.size + TBL_TRAILER + raw.len + TBL_TRAILER +
-                         TBL_FOOTER_SIZE;
+    b->props.file_size =
+        props_h.offset + props_h.size + TBL_TRAILER + raw.len + TBL_TRAILER + TBL_FOOTER_SIZE;
     tl_put_fixed64(b->scratch.data + fs_pos, b->props.file_size);
     /* scratch is written uncompressed, so write_block leaves it alone. */
     tbl_handle got;

@@ -331,9 +331,8 @@ int tbl_reader_open(tl_file *f, const char *name, uint64_t file_size, tl_cache *
         rc = tl_err(TALUS_ECORRUPT,
                     "table %s: properties disagree with the file (size %llu vs %llu, "
                     "format %u vs %u)",
-                    r->name, (unsigned long long)r->props.file_size,
-                    (unsigned long long)file_size, r->props.format_version,
-                    r->footer.format_version);
+                    r->name, (unsigned long long)r->props.file_size, (unsigned long long)file_size,
+                    r->props.format_version, r->footer.format_version);
         goto out;
     }
     if (has_filter)
@@ -364,8 +363,7 @@ bool tbl_reader_may_contain(tbl_reader *r, tl_slice ukey)
 /* Look for the first entry >= target in the data blocks from the index
  * position onward (a user key's versions may continue in the next block). */
 static int get_from(tbl_reader *r, tbl_block_iter *ii, tbl_block_iter *di, tbl_pinned *pin,
-                    tl_slice ukey, tl_slice target, uint8_t *type, tl_buf *value,
-                    uint64_t *seq_out)
+                    tl_slice ukey, tl_slice target, uint8_t *type, tl_buf *value, uint64_t *seq_out)
 {
     for (; tbl_bi_valid(ii); tbl_bi_next(ii)) {
         tbl_handle h;

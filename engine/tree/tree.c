@@ -259,6 +259,37 @@ uint64_t tr_last_seq(tr_tree *t)
     return ver_set_last_seq(t->vs);
 }
 
+uint64_t tr_flushed_seq(tr_tree *t)
+{
+    return ver_set_flushed_seq(t->vs);
+}
+
+static uint64_t mem_min(mt_memtable *m, uint64_t cur)
+{
+    if (mt_count(m) == 0)
+        return cur;
+    uint64_t s = mt_min_seq(m);
+    return s < cur ? s : cur;
+}
+
+uint64_t tr_oldest_unflushed_seq(tr_tree *t)
+{
+    pthread_mutex_lock(&t->mu);
+    uint64_t s = mem_min(t->view->mem, UINT64_MAX);
+    for (int i = 0; i < t->view->nimm; i++)
+        s = mem_min(t->view->imm[i], s);
+    pthread_mutex_unlock(&t->mu);
+    return s;
+}
+
+uint64_t tr_active_min_seq(tr_tree *t)
+{
+    pthread_mutex_lock(&t->mu);
+    uint64_t s = mem_min(t->view->mem, UINT64_MAX);
+    pthread_mutex_unlock(&t->mu);
+    return s;
+}
+
 /* Seal the active memtable. REQUIRES: mu and the db write lock held. */
 static int switch_memtable(tr_tree *t)
 {
@@ -296,7 +327,7 @@ int tr_make_room(tr_tree *t)
             rc = tl_err(TALUS_ECLOSED, "tree %s is closing", t->name);
             break;
         }
-        if (!delayed && l0 >= (size_t)o->l0_slowdown_trigger) {
+        if (!delayed && !t->cfg.read_only && l0 >= (size_t)o->l0_slowdown_trigger) {
             /* Give compaction a moment per write rather than stopping
              * writers outright a little later. */
             pthread_mutex_unlock(&t->mu);
@@ -308,7 +339,8 @@ int tr_make_room(tr_tree *t)
         }
         if (mt_bytes(vw->mem) < o->write_buffer_size)
             break;
-        if (vw->nimm >= o->max_immutable_memtables || l0 >= (size_t)o->l0_stop_trigger) {
+        if (!t->cfg.read_only &&
+            (vw->nimm >= o->max_immutable_memtables || l0 >= (size_t)o->l0_stop_trigger)) {
             atomic_fetch_add(&t->stall_stops, 1);
             if (t->cfg.schedule)
                 t->cfg.schedule(t->cfg.ctx, t);

@@ -43,6 +43,9 @@ typedef struct tr_config {
     void (*schedule)(void *ctx, tr_tree *t);
     /* Live snapshot seqnos, ascending; *seqs malloc'd (may be NULL if n=0). */
     int (*snapshots)(void *ctx, uint64_t **seqs, size_t *n);
+    /* A flush was installed (the journal may be trimmed). Called without
+     * any tree lock held; must not block on the db write lock. */
+    void (*on_flush)(void *ctx, tr_tree *t);
     void *ctx;
 } tr_config;
 
@@ -53,6 +56,13 @@ void tr_close(tr_tree *t);
 
 /* Highest seqno stored in this tree's tables (recovered on open). */
 uint64_t tr_last_seq(tr_tree *t);
+/* Every entry with seqno <= this is in tables (journal replay point). */
+uint64_t tr_flushed_seq(tr_tree *t);
+/* Smallest seqno still only in memtables (active or sealed), UINT64_MAX if
+ * the memtables are empty: the journal must keep everything from here. */
+uint64_t tr_oldest_unflushed_seq(tr_tree *t);
+/* Smallest seqno in the active memtable, UINT64_MAX if it is empty. */
+uint64_t tr_active_min_seq(tr_tree *t);
 
 /* ---- Writes (caller holds the db write lock) --------------------------- */
 
@@ -101,6 +111,9 @@ int tr_compact_range(tr_tree *t, const tl_slice *lo, const tl_slice *hi);
 int tr_stats(tr_tree *t, talus_tree_stats *out);
 uint64_t tr_disk_space(tr_tree *t);
 uint64_t tr_approximate_count(tr_tree *t);
+/* For each pinned seqno (ascending), the approximate bytes of versions that
+ * only it keeps alive; adds to held[i]. Reads every entry of the tree. */
+int tr_snapshot_bytes_held(tr_tree *t, const uint64_t *pins, size_t n, uint64_t *held);
 /* The sticky background error (0 if none). */
 int tr_bg_error(tr_tree *t);
 

@@ -130,6 +130,8 @@ static void flush_oldest(tr_tree *t)
     t->flushing = false;
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
+    if (rc == 0 && t->cfg.on_flush)
+        t->cfg.on_flush(t->cfg.ctx, t);
     tr_view_release(vw);
     ver_edit_free(&e);
     cp_output_free(&out);

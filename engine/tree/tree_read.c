@@ -111,3 +111,57 @@ tl_iter *tr_view_iter(tr_tree *t, tr_view *vw, bool fill_cache)
     free(kids);
     return merged;
 }
+
+/* Attribute a kept old version to the one pinned snapshot that needs it:
+ * a version is needed by every pin in [its seqno, the next newer version's
+ * seqno); count it only if exactly one pin falls there. */
+static void attribute(const uint64_t *pins, size_t n, uint64_t seq, uint64_t newer_seq,
+                      uint64_t bytes, uint64_t *held)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* first pin >= seq */
+        size_t mid = (lo + hi) / 2;
+        if (pins[mid] < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < n && pins[lo] < newer_seq && (lo + 1 == n || pins[lo + 1] >= newer_seq))
+        held[lo] += bytes;
+}
+
+int tr_snapshot_bytes_held(tr_tree *t, const uint64_t *pins, size_t n, uint64_t *held)
+{
+    if (n == 0)
+        return 0;
+    tr_view *vw = tr_view_acquire(t);
+    tl_iter *it = tr_view_iter(t, vw, false);
+    if (!it) {
+        tr_view_release(vw);
+        return tl_err(TALUS_ENOMEM, "out of memory scanning tree %s", t->name);
+    }
+    tl_buf prev_key = {0};
+    uint64_t newer_seq = UINT64_MAX; /* seqno of the previous version of the same key */
+    int rc = 0;
+    for (tl_iter_seek_first(it); tl_iter_valid(it); tl_iter_next(it)) {
+        tl_slice ik = tl_iter_key(it);
+        if (ik.len < TL_IKEY_TRAILER) {
+            rc = tl_err(TALUS_ECORRUPT, "tree %s: malformed internal key", t->name);
+            break;
+        }
+        tl_slice uk = tl_ikey_user(ik);
+        uint64_t seq = tl_ikey_seq(ik);
+        bool same = prev_key.data && tl_slice_cmp(uk, tl_buf_slice(&prev_key)) == 0;
+        if (same)
+            attribute(pins, n, seq, newer_seq, ik.len + tl_iter_value(it).len, held);
+        else if ((rc = tl_buf_set(&prev_key, uk.data, uk.len)) < 0)
+            break;
+        newer_seq = seq;
+    }
+    if (rc == 0)
+        rc = tl_iter_status(it);
+    tl_buf_free(&prev_key);
+    tl_iter_destroy(it);
+    tr_view_release(vw);
+    return rc;
+}

@@ -38,6 +38,7 @@ struct mr_run {
     uint64_t last_seqno;
     /* counters for the summary */
     unsigned long n_write, n_read, n_iter_steps, n_reopen, n_flush, n_compact;
+    uint64_t eng_flushes, eng_compactions; /* engine counters of closed handles */
 };
 
 /* Print the failure with the op index, op, seed and a replay line, then

@@ -339,6 +339,16 @@ static void db_open(struct mr_run *r)
         mr_fail(r, "talus_default_tree returned NULL");
 }
 
+/* Add the engine's flush/compaction counters of this handle to the run's. */
+static void add_engine_counters(struct mr_run *r)
+{
+    talus_tree_stats st;
+    memset(&st, 0, sizeof st);
+    mr_check_rc(r, talus_tree_stats_get(r->t, &st), "talus_tree_stats_get");
+    r->eng_flushes += st.flushes;
+    r->eng_compactions += st.compactions;
+}
+
 static void do_reopen(struct mr_run *r)
 {
     r->opname = "close+reopen";
@@ -346,6 +356,7 @@ static void do_reopen(struct mr_run *r)
     while (r->nsnaps > 0)
         snap_release(r, r->nsnaps - 1);
     uint64_t before = talus_seqno(r->db);
+    add_engine_counters(r);
     mr_check_rc(r, talus_close(r->db), "talus_close");
     r->db = NULL;
     db_open(r);
@@ -454,8 +465,9 @@ static void print_summary(struct mr_run *r)
     memset(&st, 0, sizeof st);
     mr_check_rc(r, talus_tree_stats_get(r->t, &st), "talus_tree_stats_get");
     printf("model_test: %lu writes, %lu reads, %lu iterator steps, %lu reopens; engine: %" PRIu64
-           " flushes, %" PRIu64 " compactions; tables per level:",
-           r->n_write, r->n_read, r->n_iter_steps, r->n_reopen, st.flushes, st.compactions);
+           " flushes, %" PRIu64 " compactions; tables per level now:",
+           r->n_write, r->n_read, r->n_iter_steps, r->n_reopen, r->eng_flushes + st.flushes,
+           r->eng_compactions + st.compactions);
     for (int i = 0; i < st.num_levels && i < 16; i++)
         printf(" %" PRIu64, st.levels[i].files);
     printf("\n");

@@ -59,8 +59,8 @@ static void run_gets(tbl_reader *r, uint64_t n, uint64_t count, bool missing, co
         char uk[32];
         uint64_t i = xorshift() % n;
         snprintf(uk, sizeof uk, missing ? "%016llu!" : "%016llu", (unsigned long long)i);
-        int rc = tbl_reader_get(r, tl_slice_make(uk, missing ? 17 : 16), TL_SEQ_MAX, &type, &v,
-                                &seq);
+        int rc =
+            tbl_reader_get(r, tl_slice_make(uk, missing ? 17 : 16), TL_SEQ_MAX, &type, &v, &seq);
         die(rc, "get");
         found += (uint64_t)rc;
     }
@@ -150,6 +150,7 @@ int main(int argc, char **argv)
     run_scan(r, false, "scan forward (no block cache)");
     tbl_reader_free(r);
     tl_cache_free(cache);
-    if (!getenv("KEEP")) tl_env_remove(env, path);
+    if (!getenv("KEEP"))
+        tl_env_remove(env, path);
     return 0;
 }

@@ -377,8 +377,7 @@ static void test_bad_restarts(void **state)
 
 int main(void)
 {
-    uint64_t seed = getenv("TEST_SEED") ? strtoull(getenv("TEST_SEED"), NULL, 0)
-                                        : (uint64_t)0x7a1u;
+    uint64_t seed = getenv("TEST_SEED") ? strtoull(getenv("TEST_SEED"), NULL, 0) : (uint64_t)0x7a1u;
     printf("test_block seed %llu (set TEST_SEED to replay)\n", (unsigned long long)seed);
     rng_state = seed;
     const struct CMUnitTest tests[] = {

@@ -80,7 +80,7 @@ static void test_eviction_order(void **state)
         ins_rel(c, i, i, 1);
     assert_int_equal(tl_cache_usage(c), 10);
     assert_int_equal(get(c, 1), 1); /* 1 is now the most recent */
-    ins_rel(c, 11, 11, 1);         /* evicts 2, the oldest */
+    ins_rel(c, 11, 11, 1);          /* evicts 2, the oldest */
     assert_int_equal(get(c, 2), -1);
     assert_int_equal(deleted[2], 1);
     assert_int_equal(get(c, 1), 1);
@@ -193,10 +193,10 @@ static void test_counters_and_ids(void **state)
     assert_true(b > a);
 
     /* Keys of different lengths and the empty key are distinct. */
-    tl_cache_release(c, tl_cache_insert(c, (const uint8_t *)"", 0, (void *)(intptr_t)3, 1,
-                                        count_deleter));
-    tl_cache_release(c, tl_cache_insert(c, (const uint8_t *)"\0", 1, (void *)(intptr_t)4, 1,
-                                        count_deleter));
+    tl_cache_release(
+        c, tl_cache_insert(c, (const uint8_t *)"", 0, (void *)(intptr_t)3, 1, count_deleter));
+    tl_cache_release(
+        c, tl_cache_insert(c, (const uint8_t *)"\0", 1, (void *)(intptr_t)4, 1, count_deleter));
     tl_cache_handle *h = tl_cache_lookup(c, (const uint8_t *)"", 0);
     assert_non_null(h);
     assert_int_equal((intptr_t)tl_cache_value(h), 3);
@@ -330,9 +330,9 @@ static void test_concurrent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_eviction_order),  cmocka_unit_test(test_pinned_entries),
-        cmocka_unit_test(test_capacity_zero),   cmocka_unit_test(test_counters_and_ids),
-        cmocka_unit_test(test_many_entries),    cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_eviction_order), cmocka_unit_test(test_pinned_entries),
+        cmocka_unit_test(test_capacity_zero),  cmocka_unit_test(test_counters_and_ids),
+        cmocka_unit_test(test_many_entries),   cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -268,7 +268,7 @@ enum { WRITERS = 4, READERS = 2, NKEYS = 60000, HALF = NKEYS / 2 };
 
 typedef struct shared {
     sl_list list;
-    _Atomic long next;          /* next key number to claim */
+    _Atomic long next;           /* next key number to claim */
     _Atomic uint8_t done[NKEYS]; /* set once the insert of key i returned */
     _Atomic long ndone;
     _Atomic int writers_done;

@@ -91,27 +91,26 @@ static void test_lookup(void **state)
     tl_buf v = {0};
     uint8_t type;
     uint64_t seq;
-    assert_int_equal(tl_table_cache_lookup(tc, 2, sizes[2], tl_slice_make("k0007", 5),
-                                           TL_SEQ_MAX, &type, &v, &seq),
+    assert_int_equal(tl_table_cache_lookup(tc, 2, sizes[2], tl_slice_make("k0007", 5), TL_SEQ_MAX,
+                                           &type, &v, &seq),
                      1);
     assert_int_equal(type, TL_TYPE_VALUE);
     assert_int_equal(seq, 2007);
     assert_int_equal(v.len, 5);
     assert_memory_equal(v.data, "t2-v7", 5);
     /* Not visible at an older seqno; absent key; key missing in table 3. */
-    assert_int_equal(tl_table_cache_lookup(tc, 2, sizes[2], tl_slice_make("k0007", 5), 2006,
-                                           &type, &v, &seq),
-                     0);
+    assert_int_equal(
+        tl_table_cache_lookup(tc, 2, sizes[2], tl_slice_make("k0007", 5), 2006, &type, &v, &seq),
+        0);
     assert_int_equal(tl_table_cache_lookup(tc, 2, sizes[2], tl_slice_make("zzz", 3), TL_SEQ_MAX,
                                            &type, &v, &seq),
                      0);
-    assert_int_equal(tl_table_cache_lookup(tc, 3, sizes[3], tl_slice_make("k0007", 5),
-                                           TL_SEQ_MAX, &type, &v, &seq),
+    assert_int_equal(tl_table_cache_lookup(tc, 3, sizes[3], tl_slice_make("k0007", 5), TL_SEQ_MAX,
+                                           &type, &v, &seq),
                      0);
     /* size 0: the cache asks the file. */
-    assert_int_equal(tl_table_cache_lookup(tc, 3, 0, tl_slice_make("k0008", 5), TL_SEQ_MAX,
-                                           &type, &v, &seq),
-                     1);
+    assert_int_equal(
+        tl_table_cache_lookup(tc, 3, 0, tl_slice_make("k0008", 5), TL_SEQ_MAX, &type, &v, &seq), 1);
     assert_int_equal(seq, 3008);
 
     tbl_reader *r;
@@ -203,8 +202,7 @@ static void test_max_open(void **state)
     tl_buf v = {0};
     uint8_t type;
     uint64_t seq;
-    assert_int_equal(tbl_reader_get(r, tl_slice_make("k0001", 5), TL_SEQ_MAX, &type, &v, &seq),
-                     1);
+    assert_int_equal(tbl_reader_get(r, tl_slice_make("k0001", 5), TL_SEQ_MAX, &type, &v, &seq), 1);
     assert_int_equal(seq, 6001);
     tl_table_cache_release(tc, h);
     tl_buf_free(&v);
@@ -227,8 +225,8 @@ static void test_errors(void **state)
     tl_buf v = {0};
     uint8_t type;
     uint64_t seq;
-    int rc = tl_table_cache_lookup(tc, 99, 1000, tl_slice_make("a", 1), TL_SEQ_MAX, &type, &v,
-                                   &seq);
+    int rc =
+        tl_table_cache_lookup(tc, 99, 1000, tl_slice_make("a", 1), TL_SEQ_MAX, &type, &v, &seq);
     assert_true(rc < 0 && rc != TALUS_ENOTFOUND);
     assert_non_null(strstr(tl_errmsg(), "000099"));
 
