@@ -240,7 +240,10 @@ static void print_settle(const bench_run *run)
 static void print_latency(const bench_run *run)
 {
     const bench_config *c = run->cfg;
-    printf("\nlatency per operation, microseconds (p50 / p99)\n%-*s", NAME_W, "workload");
+    printf("\nlatency per operation, microseconds (p50 / p99)");
+    if (c->batch_size > 1)
+        printf("; writes: per batch of %d", c->batch_size);
+    printf("\n%-*s", NAME_W, "workload");
     for (int e = 0; e < run->nengines; e++)
         printf(" |%17s", run->engines[e]->name);
     printf("\n");

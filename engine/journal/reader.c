@@ -236,8 +236,9 @@ int jnl_reader_next(jnl_reader *r, tl_slice *payload)
         data = p + JNL_FRAME_SIZE;
     } else {
         if (len > SIZE_MAX) {
-            return fail(r, tl_err(TALUS_ENOMEM, "journal segment %s: record at offset %llu is "
-                                                "too big for this platform",
+            return fail(r, tl_err(TALUS_ENOMEM,
+                                  "journal segment %s: record at offset %llu is "
+                                  "too big for this platform",
                                   r->path, (unsigned long long)r->pos));
         }
         tl_buf_clear(&r->big);

@@ -98,15 +98,18 @@ static int fail_rc(const char *what, int rc)
     return 1;
 }
 
-/* Child: write the database. Small buffers so there are several tables in
- * several levels. */
+/* Child: write the database. The layout is made deterministic (no flush or
+ * compaction runs on its own: a large write buffer and a high L0 trigger),
+ * so every run damages the same files in the same places: the tables of
+ * the first phase compacted into one level, then two L0 tables, the last
+ * one written by close. */
 static int build(const char *dir)
 {
     talus_options o;
     talus_options_init(&o);
-    o.tree.write_buffer_size = 32 * 1024;
+    o.tree.write_buffer_size = 8 * 1024 * 1024;
+    o.tree.l0_compaction_trigger = 16;
     o.tree.target_file_size = 32 * 1024;
-    o.tree.max_bytes_for_level_base = 128 * 1024;
     o.tree.block_size = 1024;
     talus_db *db;
     int rc = talus_open(dir, &o, &db);
@@ -129,6 +132,8 @@ static int build(const char *dir)
         rc = talus_flush(t);
     for (unsigned i = 0; i < nkeys && rc == 0; i += 5)
         rc = talus_put(t, k, key_of(i, k), v, value_of(i, 2, v));
+    if (rc == 0)
+        rc = talus_wait_idle(db);
     if (rc != 0)
         return fail_rc("write", rc);
     rc = talus_close(db);
