@@ -130,10 +130,16 @@ int jnl_writer_add(jnl_writer *w, tl_slice payload)
     if (payload.len > SIZE_MAX - JNL_FRAME_SIZE)
         return tl_err(TALUS_ETOOBIG, "journal record of %zu bytes is too big", payload.len);
     TRY(tl_buf_reserve(&w->stage, JNL_FRAME_SIZE + payload.len));
+    /* The checksum covers length ‖ payload. Lay those out contiguously in
+     * the checksum's slot and after it, hash in one shot (much cheaper than
+     * a streaming hash for small records; same value as tl_xxh3_2), then
+     * put the length and checksum in their places. */
     uint8_t *p = w->stage.data + w->stage.len;
-    tl_put_fixed64(p, (uint64_t)payload.len);
-    tl_put_fixed64(p + 8, tl_xxh3_2(p, 8, payload.data, payload.len));
+    tl_put_fixed64(p + 8, (uint64_t)payload.len);
     memcpy(p + JNL_FRAME_SIZE, payload.data, payload.len);
+    uint64_t sum = tl_xxh3(p + 8, 8 + payload.len);
+    tl_put_fixed64(p, (uint64_t)payload.len);
+    tl_put_fixed64(p + 8, sum);
     w->stage.len += JNL_FRAME_SIZE + payload.len;
     return 0;
 }

@@ -111,7 +111,7 @@ int tbl_bb_finish(tbl_block_builder *bb, tl_slice *out);
 /* ---- Iterator ---------------------------------------------------------- */
 
 typedef struct tbl_prev_ent {
-    size_t off, next, koff, klen;
+    size_t off, next, koff, klen, voff, vlen;
 } tbl_prev_ent;
 
 #define TBL_KEY_INLINE 192

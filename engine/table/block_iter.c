@@ -130,24 +130,33 @@ static void parse_next(tbl_block_iter *it)
     it->cur = off;
     uint32_t shared, nonshared, vlen;
     const uint8_t *p = decode_entry(b, off, &shared, &nonshared, &vlen);
-    if (TL_UNLIKELY(!p))
-        return corrupt(it, "entry overruns the block");
+    if (TL_UNLIKELY(!p)) {
+        corrupt(it, "entry overruns the block");
+        return;
+    }
     if (it->ri + 1 < b->num_restarts) {
         uint32_t r = tbl_block_restart(b, it->ri + 1);
         if (off == r)
             it->ri++;
-        else if (TL_UNLIKELY(off > r))
-            return corrupt(it, "entry straddles a restart point");
+        else if (TL_UNLIKELY(off > r)) {
+            corrupt(it, "entry straddles a restart point");
+            return;
+        }
     }
     if (shared == 0) {
         it->key = p; /* full key in place: no copy */
     } else {
-        if (TL_UNLIKELY(shared > it->klen || off == tbl_block_restart(b, it->ri)))
-            return corrupt(it, "bad shared key length");
+        if (TL_UNLIKELY(shared > it->klen || off == tbl_block_restart(b, it->ri))) {
+            corrupt(it, "bad shared key length");
+            return;
+        }
         size_t klen = (size_t)shared + nonshared;
         if (TL_UNLIKELY(!kbuf_reserve(it, klen))) {
             it->status = tl_err(TALUS_ENOMEM, "out of memory decoding a block key");
-            return tbl_bi_invalidate(it);
+            {
+                tbl_bi_invalidate(it);
+                return;
+            }
         }
         if (it->key != it->kbuf)
             memcpy(it->kbuf, it->key, shared);
@@ -155,8 +164,10 @@ static void parse_next(tbl_block_iter *it)
         it->key = it->kbuf;
     }
     it->klen = (size_t)shared + nonshared;
-    if (TL_UNLIKELY(it->ikey && it->klen < TL_IKEY_TRAILER))
-        return corrupt(it, "internal key shorter than its trailer");
+    if (TL_UNLIKELY(it->ikey && it->klen < TL_IKEY_TRAILER)) {
+        corrupt(it, "internal key shorter than its trailer");
+        return;
+    }
     it->val = p + nonshared;
     it->vlen = vlen;
     it->next = (size_t)(it->val + vlen - b->data);
@@ -165,8 +176,10 @@ static void parse_next(tbl_block_iter *it)
 void tbl_bi_seek_first(tbl_block_iter *it)
 {
     it->pc_valid = false;
-    if (it->status)
-        return tbl_bi_invalidate(it);
+    if (it->status) {
+        tbl_bi_invalidate(it);
+        return;
+    }
     it->ri = 0;
     it->next = 0;
     it->klen = 0;
@@ -198,8 +211,10 @@ static bool restart_key(tbl_block_iter *it, uint32_t i, tl_slice *key)
 void tbl_bi_seek(tbl_block_iter *it, tl_slice target)
 {
     it->pc_valid = false;
-    if (it->status || it->b.num_restarts == 0)
-        return tbl_bi_invalidate(it);
+    if (it->status || it->b.num_restarts == 0) {
+        tbl_bi_invalidate(it);
+        return;
+    }
     /* Find the last restart point whose key is < target. */
     uint32_t lo = 0, hi = it->b.num_restarts - 1;
     while (lo < hi) {
@@ -229,8 +244,10 @@ void tbl_bi_seek(tbl_block_iter *it, tl_slice target)
 void tbl_bi_seek_restart(tbl_block_iter *it, uint32_t i)
 {
     it->pc_valid = false;
-    if (it->status || i >= it->b.num_restarts)
-        return tbl_bi_invalidate(it);
+    if (it->status || i >= it->b.num_restarts) {
+        tbl_bi_invalidate(it);
+        return;
+    }
     it->ri = i;
     it->next = tbl_block_restart(&it->b, i);
     parse_next(it);
@@ -253,16 +270,13 @@ static bool pc_reserve(tbl_block_iter *it)
 static void pc_load(tbl_block_iter *it, size_t i)
 {
     const tbl_prev_ent *e = &it->pc[i];
-    uint32_t shared, nonshared, vlen;
-    /* Re-decoding the header is cheap and gives the value in place. */
-    const uint8_t *p = decode_entry(&it->b, e->off, &shared, &nonshared, &vlen);
     it->pc_pos = i;
     it->cur = e->off;
     it->next = e->next;
     it->key = it->pc_keys.data + e->koff;
     it->klen = e->klen;
-    it->val = p + nonshared;
-    it->vlen = vlen;
+    it->val = it->b.data + e->voff;
+    it->vlen = e->vlen;
 }
 
 /* Decode region r up to (not including) the entry at `end` into the prev
@@ -281,17 +295,24 @@ static void fill_region(tbl_block_iter *it, uint32_t r, size_t end)
                 corrupt(it, "entries do not reach the next restart point");
             return;
         }
-        if (it->next > end)
-            return corrupt(it, "entry straddles a restart point");
+        if (it->next > end) {
+            corrupt(it, "entry straddles a restart point");
+            return;
+        }
         if (!pc_reserve(it) || tl_buf_reserve(&it->pc_keys, it->klen) < 0) {
             it->status = tl_err(TALUS_ENOMEM, "out of memory stepping back in a block");
-            return tbl_bi_invalidate(it);
+            {
+                tbl_bi_invalidate(it);
+                return;
+            }
         }
         tbl_prev_ent *e = &it->pc[it->pc_n++];
         e->off = it->cur;
         e->next = it->next;
         e->koff = it->pc_keys.len;
         e->klen = it->klen;
+        e->voff = (size_t)(it->val - it->b.data);
+        e->vlen = it->vlen;
         /* Append reads it->key before the buffer could move (reserved). */
         memcpy(it->pc_keys.data + it->pc_keys.len, it->key, it->klen);
         it->pc_keys.len += it->klen;
@@ -304,8 +325,10 @@ static void fill_region(tbl_block_iter *it, uint32_t r, size_t end)
 void tbl_bi_seek_last(tbl_block_iter *it)
 {
     it->pc_valid = false;
-    if (it->status || it->b.num_restarts == 0)
-        return tbl_bi_invalidate(it);
+    if (it->status || it->b.num_restarts == 0) {
+        tbl_bi_invalidate(it);
+        return;
+    }
     fill_region(it, it->b.num_restarts - 1, it->b.restarts);
 }
 
@@ -313,13 +336,17 @@ void tbl_bi_prev(tbl_block_iter *it)
 {
     if (!tbl_bi_valid(it))
         return;
-    if (it->pc_valid && it->pc_pos > 0 && it->pc[it->pc_pos].off == it->cur)
-        return pc_load(it, it->pc_pos - 1);
+    if (it->pc_valid && it->pc_pos > 0 && it->pc[it->pc_pos].off == it->cur) {
+        pc_load(it, it->pc_pos - 1);
+        return;
+    }
     size_t orig = it->cur;
     uint32_t r = it->ri;
     while (tbl_block_restart(&it->b, r) >= orig) {
-        if (r == 0)
-            return tbl_bi_invalidate(it); /* before the first entry */
+        if (r == 0) {
+            tbl_bi_invalidate(it); /* before the first entry */
+            return;
+        }
         r--;
     }
     fill_region(it, r, orig);

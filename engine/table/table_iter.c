@@ -142,9 +142,14 @@ static void ti_seek_for_prev(tl_iter *it, tl_slice target)
         return;
     tbl_index_seek(t->r, &t->ii, target);
     if (!tbl_bi_valid(&t->ii)) {
-        if (tbl_bi_status(&t->ii))
-            return fail(t, tbl_bi_status(&t->ii));
-        return ti_seek_last(it); /* target is past every key */
+        if (tbl_bi_status(&t->ii)) {
+            fail(t, tbl_bi_status(&t->ii));
+            return;
+        }
+        {
+            ti_seek_last(it); /* target is past every key */
+            return;
+        }
     }
     if (!load_block(t))
         return;

@@ -67,7 +67,10 @@ int ver_record_frame(tl_buf *out, tl_slice payload)
 {
     if (payload.len > UINT32_MAX)
         return tl_err(TALUS_ETOOBIG, "manifest record of %zu bytes is too large", payload.len);
-    TRY(tl_buf_put_fixed32(out, (uint32_t)payload.len));
+    uint8_t len[4];
+    tl_put_fixed32(len, (uint32_t)payload.len);
+    TRY(tl_buf_append(out, len, 4));
+    TRY(tl_buf_put_fixed32(out, (uint32_t)tl_xxh3(len, 4)));
     TRY(tl_buf_put_fixed64(out, tl_xxh3(payload.data, payload.len)));
     return tl_buf_append(out, payload.data, payload.len);
 }
@@ -109,16 +112,24 @@ int ver_manifest_next(ver_manifest_reader *r, tl_slice *payload, size_t *offset)
     if (rem < VER_RECORD_HEADER)
         goto torn; /* the header itself was cut short */
     uint32_t len = tl_get_fixed32(r->data + off);
-    uint64_t sum = tl_get_fixed64(r->data + off + 4);
+    uint32_t len_check = tl_get_fixed32(r->data + off + 4);
+    uint64_t sum = tl_get_fixed64(r->data + off + 8);
+    if ((uint32_t)tl_xxh3(r->data + off, 4) != len_check) {
+        /* A zero-filled tail is a file extended by a crash before its data
+         * reached the disk; any other bad length is damage. */
+        if (all_zero(r->data + off, rem))
+            goto torn;
+        return tl_err(TALUS_ECORRUPT, "manifest %s: damaged record header at offset %zu",
+                      r->path, off);
+    }
     if (len > rem - VER_RECORD_HEADER)
-        goto torn; /* the payload runs past the end of the file */
+        goto torn; /* a trustworthy length running past the end: cut short */
     const uint8_t *p = r->data + off + VER_RECORD_HEADER;
     if (tl_xxh3(p, len) != sum) {
-        /* The last record, or a zero-filled tail (a file extended by a crash
-         * before its data reached the disk), is a torn write. Anything
-         * followed by more data is damage. */
-        if (len == rem - VER_RECORD_HEADER || all_zero(r->data + off, rem))
-            goto torn;
+        /* Every record is fsynced before it is acknowledged, and a crash
+         * cuts records short rather than garbling complete ones, so a
+         * complete record with a bad checksum is damage even at the end:
+         * treating it as torn would silently roll back an applied edit. */
         return tl_err(TALUS_ECORRUPT, "manifest %s: checksum mismatch in record at offset %zu",
                       r->path, off);
     }

@@ -83,7 +83,7 @@ const char *ver_file_check(const ver_file *f);
 #define VER_MANIFEST_MAGIC "TLMANFST" /* 8 bytes at offset 0 */
 #define VER_MANIFEST_FRAMING 1        /* fixed32 after the magic */
 #define VER_MANIFEST_HEADER 12
-#define VER_RECORD_HEADER 12 /* fixed32 length + fixed64 xxh3 */
+#define VER_RECORD_HEADER 16 /* fixed32 length, fixed32 length check, fixed64 xxh3 */
 #define VER_NAME_MAX 40
 
 /* "MANIFEST-000005" */

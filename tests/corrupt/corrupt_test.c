@@ -98,16 +98,16 @@ static int fail_rc(const char *what, int rc)
     return 1;
 }
 
-/* Child: write the database. The layout is made deterministic (no flush or
- * compaction runs on its own: a large write buffer and a high L0 trigger),
- * so every run damages the same files in the same places: the tables of
- * the first phase compacted into one level, then two L0 tables, the last
- * one written by close. */
+/* Child: write the database. The layout is deterministic (flushes happen at
+ * fixed points of the write sequence, and the L0 trigger is too high for a
+ * compaction to start on its own), so every run damages the same files in
+ * the same places: the first phase's tables compacted into one level, then
+ * L0 tables, the last one written by close. */
 static int build(const char *dir)
 {
     talus_options o;
     talus_options_init(&o);
-    o.tree.write_buffer_size = 8 * 1024 * 1024;
+    o.tree.write_buffer_size = 64 * 1024;
     o.tree.l0_compaction_trigger = 16;
     o.tree.target_file_size = 32 * 1024;
     o.tree.block_size = 1024;

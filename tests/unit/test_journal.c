@@ -902,6 +902,20 @@ static void test_throughput(void **state)
                "(%.0f ns/record, %.1f MB/s); read back %.0f records/s\n",
                REC, group, N / t, t / N * 1e9, N * (double)REC / t / 1e6, N / tr);
     }
+    /* What a sync-durability group costs (one fdatasync per group). */
+    jnl_writer *w;
+    assert_int_equal(jnl_writer_open(tl_env_posix(), fx->dir, 100, &w), 0);
+    enum { SYNCS = 50 };
+    double t0 = now_s();
+    for (int i = 0; i < SYNCS; i++) {
+        assert_int_equal(jnl_writer_add(w, tl_slice_make(rec, REC)), 0);
+        assert_int_equal(jnl_writer_write(w), 0);
+        assert_int_equal(jnl_writer_sync(w), 0);
+    }
+    double t = now_s() - t0;
+    assert_int_equal(jnl_writer_close(w), 0);
+    printf("journal throughput: add + write + sync: %.0f groups/s (%.0f us/group)\n", SYNCS / t,
+           t / SYNCS * 1e6);
 }
 
 int main(void)
