@@ -81,12 +81,13 @@ static void usage_error(const char *fmt, const char *arg)
     fputs("\nTry 'talus --help' for more information.\n", stderr);
 }
 
-/* getopt sets optopt only for a short option; then argv[optind - 1] may be
- * a cluster like "-rz", so name the one letter. */
+/* Name the offending option: for a long one ("--tree") the argument
+ * itself; for a short one the letter, since the argument may be a cluster
+ * like "-rz". */
 static void option_error(const char *fmt, const char *arg)
 {
     char o[3] = {'-', (char)optopt, '\0'};
-    usage_error(fmt, optopt != 0 ? o : arg);
+    usage_error(fmt, strncmp(arg, "--", 2) == 0 || optopt == 0 ? arg : o);
 }
 
 /* Report an engine error in the one documented format; returns EXIT_ERR. */
@@ -160,9 +161,11 @@ static int open_db(const struct cli *c, const char *path, int create, int readon
     }
     rc = talus_tree_open(*db, c->tree, create, NULL, tree);
     if (rc < 0) {
-        int ret = rc == TALUS_ENOTFOUND
-                      ? (fprintf(stderr, "talus: no tree '%s' in %s\n", c->tree, path), EXIT_ERR)
-                      : engine_error("cannot open tree", c->tree, rc);
+        int ret = EXIT_ERR;
+        if (rc == TALUS_ENOTFOUND)
+            fprintf(stderr, "talus: no tree '%s' in %s\n", c->tree, path);
+        else
+            ret = engine_error("cannot open tree", c->tree, rc);
         talus_close(*db);
         *db = NULL;
         return ret;

@@ -55,7 +55,10 @@ int tr_install_view(tr_tree *t, mt_memtable *mem, mt_memtable *const *imm, int n
     ver_version_ref(v);
     tr_view *old = t->view;
     t->view = vw;
-    t->mem = mem;
+    /* Writers read t->mem without mu (they hold the db write lock, under
+     * which it changes), so store only when it really changes. */
+    if (t->mem != mem)
+        t->mem = mem;
     tr_view_release(old);
     return 0;
 }

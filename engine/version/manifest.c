@@ -126,6 +126,14 @@ int ver_manifest_next(ver_manifest_reader *r, tl_slice *payload, size_t *offset)
         goto torn; /* a trustworthy length running past the end: cut short */
     const uint8_t *p = r->data + off + VER_RECORD_HEADER;
     if (tl_xxh3(p, len) != sum) {
+        /* A crash may persist the file size before the last page of data:
+         * the last record then ends in a zero-filled page. */
+        size_t end = off + VER_RECORD_HEADER + len;
+        size_t page = (end - 1) & ~(size_t)4095;
+        if (page < off + VER_RECORD_HEADER)
+            page = off + VER_RECORD_HEADER;
+        if (end == r->size && len > 0 && all_zero(r->data + page, end - page))
+            goto torn;
         /* Every record is fsynced before it is acknowledged, and a crash
          * cuts records short rather than garbling complete ones, so a
          * complete record with a bad checksum is damage even at the end:

@@ -5,6 +5,9 @@
 # errors = 2), options before and after the arguments, and stats output.
 # Run from the build directory (as `make check` does) or with TALUS=path.
 
+# `A && ok || bad` is safe here: ok never fails.
+# shellcheck disable=SC2015
+
 TALUS=${TALUS:-./mount/talus}
 if [ ! -x "$TALUS" ]; then
     echo "cli_test: $TALUS not built" >&2
@@ -149,9 +152,18 @@ printf '00ff01\tdeadbeef\n' >"$work/want"
 cmp -s "$work/want" "$work/out" && ok || bad "scan --hex output: $(cat "$work/out")"
 expect_rc 2 "bad hex" -- "$TALUS" get --hex "$db2" 0g
 
+# --- named trees ---
+expect_rc 0 "put --tree" -- "$TALUS" put --tree foo "$db2" tk tv
+expect_rc 0 "get -t" -- "$TALUS" get "$db2" tk -t foo
+expect_out "tv" "get from tree foo"
+expect_rc 1 "tree key not in default" -- "$TALUS" get "$db2" tk
+expect_rc 2 "get from a missing tree" -- "$TALUS" get -t nosuchtree "$db2" tk
+grep -q "no tree 'nosuchtree'" "$work/err" && ok || bad "missing tree message: $(cat "$work/err")"
+
 # --- stats ---
 expect_rc 0 "stats" -- "$TALUS" stats "$db2"
-for word in "format version" "last seqno" "disk space" "approx entries" "L0" "tree default"; do
+for word in "format version" "last seqno" "disk space" "approx entries" "L0" "tree default" \
+    "tree foo"; do
     grep -q "$word" "$work/out" && ok || bad "stats output lacks '$word'"
 done
 

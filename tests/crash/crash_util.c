@@ -68,8 +68,8 @@ uint64_t cr_clock_seed(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t s = cr_mix((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
-                        (uint64_t)getpid());
+    uint64_t s =
+        cr_mix((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, (uint64_t)getpid());
     return s % 1000000000ull; /* short enough to type */
 }
 
@@ -188,6 +188,19 @@ size_t cr_value(uint64_t seed, uint64_t id, int which, uint64_t victim, size_t m
     uint64_t s = cr_mix(seed ^ 0x5eed, id * 4 + (uint64_t)which);
     size_t len = (size_t)cr_range(&s, min_filler, max_filler);
     return value_with_len(seed, id, which, victim, len, buf);
+}
+
+bool cr_value_check(uint64_t seed, uint64_t id, int which, const void *v, size_t vl)
+{
+    const uint8_t *p = v;
+    uint8_t want[CR_VALUE_MAX];
+    if (vl < VAL_HEAD + VAL_TAIL || vl > CR_VALUE_MAX)
+        return false;
+    size_t flen = (size_t)p[18] | (size_t)p[19] << 8;
+    if (flen != vl - VAL_HEAD - VAL_TAIL)
+        return false;
+    size_t n = value_with_len(seed, id, which, get64(p + 10), flen, want);
+    return n == vl && memcmp(want, p, n) == 0;
 }
 
 bool cr_is_deleter(uint64_t seed, uint64_t id)
@@ -347,8 +360,9 @@ static void take_entry(vctx *c, int tree, const void *k, size_t kl, const void *
         return;
     }
     if (id == 0 || id > c->bound) {
-        problem(c, "tree %s: key %.*s belongs to batch %" PRIu64
-                   ", which was never written (highest written: %" PRIu64 ")",
+        problem(c,
+                "tree %s: key %.*s belongs to batch %" PRIu64
+                ", which was never written (highest written: %" PRIu64 ")",
                 tree_name(tree), (int)kl, (const char *)k, id, c->bound);
         return;
     }
@@ -361,8 +375,7 @@ static void take_entry(vctx *c, int tree, const void *k, size_t kl, const void *
     }
     size_t flen = (size_t)p[18] | (size_t)p[19] << 8;
     uint64_t victim = get64(p + 10);
-    if (flen != vl - VAL_HEAD - VAL_TAIL || get64(p + 1) != id || p[9] != which ||
-        victim >= id ||
+    if (flen != vl - VAL_HEAD - VAL_TAIL || get64(p + 1) != id || p[9] != which || victim >= id ||
         memcmp(want, p, value_with_len(c->seed, id, which, victim, flen, want)) != 0) {
         problem(c, "tree %s: key %.*s: value does not match (wrong batch, torn or garbled)",
                 tree_name(tree), (int)kl, (const char *)k);
@@ -420,8 +433,7 @@ static void scan_tree(vctx *c, talus_tree *t, int tree)
         const void *v = talus_iter_value(it, &vl);
         if (have_prev && keycmp(prev, prevlen, k, kl) >= 0) {
             problem(c, "tree %s: forward scan not strictly ascending at \"%.*s\" after \"%.*s\"",
-                    tree_name(tree), (int)(kl > 40 ? 40 : kl), (const char *)k, (int)prevlen,
-                    prev);
+                    tree_name(tree), (int)(kl > 40 ? 40 : kl), (const char *)k, (int)prevlen, prev);
             break;
         }
         if (kl < CR_KEY_MAX) {
@@ -528,8 +540,9 @@ static void check_model(vctx *c, cr_model *m, cr_report *rep)
         if (f->mask == 7 && f->victim) {
             deleted[f->victim] = 1;
             if (c->f[f->victim].mask != 0)
-                problem(c, "batch %" PRIu64 " is present and deleted batch %" PRIu64
-                           ", but %s of batch %" PRIu64 " %s still there",
+                problem(c,
+                        "batch %" PRIu64 " is present and deleted batch %" PRIu64
+                        ", but %s of batch %" PRIu64 " %s still there",
                         id, f->victim, c->f[f->victim].mask == 7 ? "all keys" : "some keys",
                         f->victim, c->f[f->victim].mask == 7 ? "are" : "are");
             if (cr_is_deleter(c->seed, f->victim))
@@ -551,13 +564,16 @@ static void check_model(vctx *c, cr_model *m, cr_report *rep)
                 }
             }
             problem(c, "batch %" PRIu64 " (%s) is only partly present: missing%s", id,
-                    st == CR_MUST ? "required" : st == CR_MAY ? "not required" : "never written",
+                    st == CR_MUST  ? "required"
+                    : st == CR_MAY ? "not required"
+                                   : "never written",
                     miss);
         } else if (f->mask == 7) {
             rep->present++;
             if (st == CR_NONE)
-                problem(c, "batch %" PRIu64 " is present but was never written, or was seen "
-                           "absent after an earlier crash (resurrected)",
+                problem(c,
+                        "batch %" PRIu64 " is present but was never written, or was seen "
+                        "absent after an earlier crash (resurrected)",
                         id);
             else if (st == CR_MUST)
                 rep->must++;
@@ -567,8 +583,9 @@ static void check_model(vctx *c, cr_model *m, cr_report *rep)
             if (deleted[id])
                 rep->deleted++;
             else
-                problem(c, "batch %" PRIu64 " was acknowledged (or seen present before) but is "
-                           "missing, and no present batch deleted it",
+                problem(c,
+                        "batch %" PRIu64 " was acknowledged (or seen present before) but is "
+                        "missing, and no present batch deleted it",
                         id);
         } else if (st == CR_MAY) {
             rep->may_lost++;
@@ -579,8 +596,8 @@ static void check_model(vctx *c, cr_model *m, cr_report *rep)
         cr_model_set(m, id, c->f[id].mask == 7 ? CR_MUST : CR_NONE);
 }
 
-int cr_verify(talus_tree *ta, talus_tree *tb, uint64_t seed, cr_model *m, cr_report *rep,
-              char *err, size_t errn)
+int cr_verify(talus_tree *ta, talus_tree *tb, uint64_t seed, cr_model *m, cr_report *rep, char *err,
+              size_t errn)
 {
     vctx c = {.seed = seed, .bound = m->max_id, .err = err, .errn = errn};
     err[0] = '\0';

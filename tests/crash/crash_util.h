@@ -71,6 +71,8 @@ size_t cr_key(uint64_t id, int which, char *buf);
 size_t cr_value(uint64_t seed, uint64_t id, int which, uint64_t victim, size_t min_filler,
                 size_t max_filler, uint8_t *buf);
 bool cr_is_deleter(uint64_t seed, uint64_t id);
+/* Whether v is exactly a value cr_value made for (id, which), any victim. */
+bool cr_value_check(uint64_t seed, uint64_t id, int which, const void *v, size_t vl);
 /* Fill b with batch id (three puts, and the victim's three deletes if
  * victim != 0). */
 int cr_batch_fill(talus_batch *b, talus_tree *ta, talus_tree *tb, uint64_t seed, uint64_t id,
@@ -108,8 +110,8 @@ typedef struct cr_report {
  * keys both ways, every key and value well formed, gets agree with the
  * scans, first/last key agree), then check the found batches against the
  * model and update it. Returns 0, or -1 with a description in err. */
-int cr_verify(talus_tree *ta, talus_tree *tb, uint64_t seed, cr_model *m, cr_report *rep,
-              char *err, size_t errn);
+int cr_verify(talus_tree *ta, talus_tree *tb, uint64_t seed, cr_model *m, cr_report *rep, char *err,
+              size_t errn);
 
 /* Open trees "a" and "b" (creating them if asked). */
 int cr_open_trees(talus_db *db, int create, talus_tree **ta, talus_tree **tb);

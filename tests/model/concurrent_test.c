@@ -357,6 +357,12 @@ int main(int argc, char **argv)
         pthread_create(&th[WRITERS + i], NULL, reader, (void *)(uintptr_t)i);
     for (unsigned i = 0; i < WRITERS + READERS; i++)
         pthread_join(th[i], NULL);
+    talus_tree_stats st;
+    memset(&st, 0, sizeof st);
+    if (talus_tree_stats_get(tree, &st) == 0)
+        printf("concurrent_test: engine ran %" PRIu64 " flushes and %" PRIu64
+               " compactions meanwhile\n",
+               st.flushes, st.compactions);
     if (!atomic_load(&failed) && verify_final("after the run") == 0) {
         int rc = talus_close(db);
         db = NULL;

@@ -1,9 +1,11 @@
 /*
  * test_version_set.c - the version set on disk: reopen recovers the same
- * version and counters, manifest rotation, torn tails (ignored), damage in
- * the middle (TALUS_ECORRUPT), CURRENT missing or bad, future format
- * versions (TALUS_EVERSION), and I/O faults during apply and open through
- * the fault-injecting env (sticky error; reopen yields a stated outcome).
+ * version and counters, manifest rotation, the record framing (every cut of
+ * the last record is a torn tail and is ignored, a zero-filled tail too; any
+ * damaged complete record, the last one included, is TALUS_ECORRUPT naming
+ * its offset), CURRENT missing or bad, future format versions
+ * (TALUS_EVERSION), and I/O faults during apply and open through the
+ * fault-injecting env (sticky error; reopen yields a stated outcome).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,8 +15,15 @@
 
 #include "talus.h"
 #include "util/coding.h"
-#include "util/hash.h"
+#include "version/version_int.h"
 #include "version_test_util.h"
+
+/* Where the fields of a record header sit (FORMAT.md, "Records"). The tests
+ * only use these to damage a chosen field; records are built with
+ * ver_record_frame and walked with ver_manifest_next. */
+#define REC_LENGTH 0       /* fixed32 payload length */
+#define REC_LENGTH_CHECK 4 /* fixed32 check of the length bytes */
+#define REC_SUM 8          /* fixed64 checksum of the payload */
 
 static char g_dir[256];
 
@@ -75,15 +84,55 @@ static void spit(const char *path, const uint8_t *d, size_t n)
     fclose(f);
 }
 
-/* Offsets of the records of a manifest image (walks the framing). */
+/* A manifest file header (magic and framing version) in b. */
+static void put_file_header(tl_buf *b)
+{
+    tl_buf_clear(b);
+    assert_int_equal(tl_buf_append(b, VER_MANIFEST_MAGIC, 8), 0);
+    assert_int_equal(tl_buf_put_fixed32(b, VER_MANIFEST_FRAMING), 0);
+    assert_int_equal(b->len, VER_MANIFEST_HEADER);
+}
+
+/* Offsets of the records of a clean manifest image, found with the module's
+ * reader; offs[k] (one past the last record) is the image size. Rebuilding
+ * the image from the payloads with ver_record_frame must give the same
+ * bytes: the writer and the reader agree on the framing. */
 static size_t record_offsets(const uint8_t *d, size_t n, size_t *offs, size_t cap)
 {
-    size_t k = 0, off = 12;
-    while (off + 12 <= n && k < cap) {
+    ver_manifest_reader r;
+    tl_buf re = {0};
+    tl_slice p;
+    size_t k = 0, off;
+    int rc;
+    assert_int_equal(ver_manifest_reader_init(&r, "image", d, n), 0);
+    put_file_header(&re);
+    assert_memory_equal(re.data, d, VER_MANIFEST_HEADER);
+    while ((rc = ver_manifest_next(&r, &p, &off)) == 1) {
+        assert_true(k + 1 < cap);
+        assert_int_equal(off, re.len);
         offs[k++] = off;
-        off += 12 + tl_get_fixed32(d + off);
+        assert_int_equal(ver_record_frame(&re, p), 0);
     }
+    assert_int_equal(rc, 0);
+    assert_false(r.torn);
+    assert_int_equal(re.len, n);
+    assert_memory_equal(re.data, d, n);
+    offs[k] = n;
+    tl_buf_free(&re);
     return k;
+}
+
+/* Whether the last error message names offset off ("offset N" with no
+ * further digit, so that 12 does not match "offset 123"). */
+static bool msg_names_offset(size_t off)
+{
+    char want[40];
+    snprintf(want, sizeof want, "offset %zu", off);
+    size_t wn = strlen(want);
+    for (const char *p = tl_errmsg(); (p = strstr(p, want)) != NULL; p++)
+        if (p[wn] < '0' || p[wn] > '9')
+            return true;
+    return false;
 }
 
 /* Applies an edit adding (level, file) and deleting one number (0: none). */
@@ -238,6 +287,155 @@ static void test_rotation(void **state)
     vt_snap_free(&want);
 }
 
+/* ---- Record framing (the reader on images in memory) --------------------- */
+
+#define FRAMING_PATH "DIR/MANIFEST-000009"
+#define NP 4 /* records in the test image */
+
+/* Reads an image to its end. Returns 0 (end or torn tail) or the error;
+ * *good counts the records read, which must match want[] at offs[]. */
+static int read_image(ver_manifest_reader *r, const uint8_t *d, size_t n, const tl_buf *want,
+                      const size_t *offs, size_t *good)
+{
+    assert_int_equal(ver_manifest_reader_init(r, FRAMING_PATH, d, n), 0);
+    for (*good = 0;; (*good)++) {
+        tl_slice p;
+        size_t off;
+        int rc = ver_manifest_next(r, &p, &off);
+        if (rc <= 0)
+            return rc;
+        assert_true(*good < NP);
+        assert_int_equal(off, offs[*good]);
+        assert_int_equal(p.len, want[*good].len);
+        if (p.len)
+            assert_memory_equal(p.data, want[*good].data, p.len);
+    }
+}
+
+/* The record of offs[0..n) that holds byte i. */
+static size_t record_of(const size_t *offs, size_t n, size_t i)
+{
+    size_t k = 0;
+    while (k + 1 < n && offs[k + 1] <= i)
+        k++;
+    return k;
+}
+
+/* The image reads up to record rec, which is TALUS_ECORRUPT naming it. */
+static void expect_damage(const uint8_t *d, size_t n, const tl_buf *pay, const size_t *offs,
+                          size_t rec)
+{
+    ver_manifest_reader r;
+    size_t good;
+    assert_int_equal(read_image(&r, d, n, pay, offs, &good), TALUS_ECORRUPT);
+    assert_int_equal(good, rec);
+    if (!strstr(tl_errmsg(), FRAMING_PATH) || !msg_names_offset(offs[rec]))
+        fail_msg("message \"%s\" should name %s and offset %zu", tl_errmsg(), FRAMING_PATH,
+                 offs[rec]);
+}
+
+/* The image reads good_want records, then a torn tail at torn_at. */
+static void expect_torn(const uint8_t *d, size_t n, const tl_buf *pay, const size_t *offs,
+                        size_t good_want, size_t torn_at)
+{
+    ver_manifest_reader r;
+    size_t good;
+    assert_int_equal(read_image(&r, d, n, pay, offs, &good), 0);
+    assert_int_equal(good, good_want);
+    assert_true(r.torn);
+    assert_int_equal(r.torn_at, torn_at);
+}
+
+static void test_record_framing(void **state)
+{
+    (void)state;
+    vt_seed("test_record_framing");
+    /* A typical edit, an empty one, a one-byte one, a larger one. */
+    static const size_t sizes[NP] = {37, 0, 1, 300};
+    tl_buf pay[NP] = {{0}}, img = {0};
+    size_t offs[NP + 1], good;
+    ver_manifest_reader r;
+    put_file_header(&img);
+    for (size_t i = 0; i < NP; i++) {
+        for (size_t j = 0; j < sizes[i]; j++)
+            assert_int_equal(tl_buf_append(&pay[i], &(uint8_t){(uint8_t)vt_rnd()}, 1), 0);
+        offs[i] = img.len;
+        assert_int_equal(ver_record_frame(&img, tl_buf_slice(&pay[i])), 0);
+        assert_int_equal(img.len - offs[i], VER_RECORD_HEADER + sizes[i]);
+    }
+    offs[NP] = img.len;
+    size_t n = img.len;
+    uint8_t *d = malloc(n + 64);
+
+    /* Clean: every record, then a clean end. */
+    assert_int_equal(read_image(&r, img.data, n, pay, offs, &good), 0);
+    assert_int_equal(good, NP);
+    assert_false(r.torn);
+
+    /* Every cut, inside a header or a payload: the records before the cut
+     * one, then a torn tail at its start. A cut between records is a clean
+     * end. */
+    for (size_t cut = VER_MANIFEST_HEADER; cut < n; cut++) {
+        size_t k = record_of(offs, NP + 1, cut);
+        if (cut == offs[k]) {
+            assert_int_equal(read_image(&r, img.data, cut, pay, offs, &good), 0);
+            assert_int_equal(good, k);
+            assert_false(r.torn);
+        } else {
+            expect_torn(img.data, cut, pay, offs, k, offs[k]);
+        }
+    }
+
+    /* Every single-bit flip in a complete record, the last one included, is
+     * damage named by that record's offset: a damaged length cannot pass for
+     * a record cut short, nor a bad payload for a torn tail. */
+    for (size_t i = VER_MANIFEST_HEADER; i < n; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            memcpy(d, img.data, n);
+            d[i] ^= (uint8_t)(1u << bit);
+            expect_damage(d, n, pay, offs, record_of(offs, NP + 1, i));
+        }
+    }
+
+    /* A zero-filled tail of any length (the file was extended, its data
+     * lost) is torn at its start. With a stray byte in it, a tail long
+     * enough for a header is damage; a shorter one is a cut header. */
+    for (size_t z = 1; z <= 48; z++) {
+        memcpy(d, img.data, n);
+        memset(d + n, 0, z);
+        expect_torn(d, n + z, pay, offs, NP, n);
+        for (size_t j = 0; j < z; j++) {
+            d[n + j] = 0x20;
+            if (z >= VER_RECORD_HEADER)
+                expect_damage(d, n + z, pay, offs, NP);
+            else
+                expect_torn(d, n + z, pay, offs, NP, n);
+            d[n + j] = 0;
+        }
+    }
+    /* Zeros are a torn tail only at the end: a zeroed record with records
+     * after it is damage. */
+    memcpy(d, img.data, n);
+    memset(d + offs[2], 0, offs[3] - offs[2]);
+    expect_damage(d, n, pay, offs, 2);
+
+    /* A payload whose length does not fit the field is refused. */
+    if (SIZE_MAX > UINT32_MAX) {
+        tl_buf b = {0};
+        assert_int_equal(ver_record_frame(&b, tl_slice_make(d, (size_t)UINT32_MAX + 1)),
+                         TALUS_ETOOBIG);
+        assert_int_equal(b.len, 0);
+        tl_buf_free(&b);
+    }
+    free(d);
+    tl_buf_free(&img);
+    for (size_t i = 0; i < NP; i++)
+        tl_buf_free(&pay[i]);
+}
+#undef NP
+
+/* ---- Damage and torn tails through open ----------------------------------- */
+
 /* Builds A (one file) then B (another), returns the state after A and after
  * B, and the manifest image holding both as separate records. */
 static uint8_t *two_states(vt_snap *after_a, vt_snap *after_b, size_t *n, char *path, size_t cap)
@@ -273,46 +471,18 @@ static void reopen_expect(const vt_snap *want)
     ver_set_close(vs);
 }
 
-static void test_torn_tail(void **state)
+/* The state after the snapshot record alone: no files at all. */
+static void reopen_expect_empty(void)
 {
-    (void)state;
-    vt_snap a, b;
-    char path[512];
-    size_t n, offs[8];
-    uint8_t *img = two_states(&a, &b, &n, path, sizeof path);
-    assert_int_equal(record_offsets(img, n, offs, 8), 3); /* snapshot, A, B */
-    /* Every cut inside the last record recovers the state after A. */
-    for (size_t cut = offs[2]; cut < n; cut++) {
-        restore(path, img, cut);
-        reopen_expect(&a);
-    }
-    /* A zero-filled tail (file extended, data lost) is torn too. */
-    uint8_t *z = calloc(1, n + 100);
-    memcpy(z, img, n);
-    restore(path, z, n + 100);
-    reopen_expect(&b);
-    /* So is a complete last record with a bad checksum. */
-    memcpy(z, img, n);
-    z[n - 1] ^= 0x40;
-    restore(path, z, n);
-    reopen_expect(&a);
-    /* After a torn tail the manifest was rewritten: applies work. */
-    restore(path, img, n - 3);
-    ver_set *vs = must_open(tl_env_posix());
-    assert_int_equal(apply(vs, 2, vt_file(ver_set_new_file_number(vs), "x", 5, "y", 5), 0, 0), 0);
-    vt_snap c;
-    snap_current(vs, &c);
+    ver_set *vs = NULL;
+    int rc = open_set(tl_env_posix(), false, 3, &vs);
+    if (rc)
+        fail_msg("reopen: %d %s", rc, tl_errmsg());
+    ver_version *v = ver_set_current(vs);
+    for (int l = 0; l < v->num_levels; l++)
+        assert_int_equal(v->nfiles[l], 0);
+    ver_version_unref(v);
     ver_set_close(vs);
-    reopen_expect(&c);
-    /* A manifest with only its header has no state at all: corrupt. */
-    ver_set_close(must_open(tl_env_posix()));
-    restore(path, img, 12);
-    assert_int_equal(open_set(tl_env_posix(), false, 3, &vs), TALUS_ECORRUPT);
-    free(z);
-    free(img);
-    vt_snap_free(&a);
-    vt_snap_free(&b);
-    vt_snap_free(&c);
 }
 
 static void expect_corrupt(const char *path, const uint8_t *img, size_t n, const char *needle)
@@ -324,59 +494,132 @@ static void expect_corrupt(const char *path, const uint8_t *img, size_t n, const
         fail_msg("message \"%s\" lacks \"%s\"", tl_errmsg(), needle);
 }
 
-/* Rewrites record i's payload (and checksum) with the given bytes. */
-static uint8_t *with_payload(const uint8_t *img, size_t n, size_t off, const uint8_t *p,
-                             size_t plen, size_t *outn)
+/* Damage in the record at off: TALUS_ECORRUPT naming the manifest and off. */
+static void expect_corrupt_at(const char *path, const uint8_t *img, size_t n, size_t off)
 {
-    size_t old = tl_get_fixed32(img + off);
-    size_t rest = n - (off + 12 + old);
-    uint8_t *d = malloc(off + 12 + plen + rest);
-    memcpy(d, img, off);
-    tl_put_fixed32(d + off, (uint32_t)plen);
-    tl_put_fixed64(d + off + 4, tl_xxh3(p, plen));
-    memcpy(d + off + 12, p, plen);
-    memcpy(d + off + 12 + plen, img + off + 12 + old, rest);
-    *outn = off + 12 + plen + rest;
-    return d;
+    expect_corrupt(path, img, n, "MANIFEST-");
+    if (!msg_names_offset(off))
+        fail_msg("message \"%s\" does not name offset %zu", tl_errmsg(), off);
 }
 
-static void test_corrupt_middle(void **state)
+static void test_torn_tail(void **state)
+{
+    (void)state;
+    vt_snap a, b, c;
+    char path[512];
+    size_t n, offs[8];
+    ver_set *vs;
+    uint8_t *img = two_states(&a, &b, &n, path, sizeof path);
+    assert_int_equal(record_offsets(img, n, offs, 8), 3); /* snapshot, A, B */
+    /* Every cut inside the last record, in its header or in its payload,
+     * is a torn tail: the state after A. */
+    for (size_t cut = offs[2]; cut < n; cut++) {
+        restore(path, img, cut);
+        reopen_expect(&a);
+    }
+    /* Every cut inside A's record: the snapshot alone. */
+    for (size_t cut = offs[1]; cut < offs[2]; cut++) {
+        restore(path, img, cut);
+        reopen_expect_empty();
+    }
+    /* A zero-filled tail (the file was extended, its data lost), longer or
+     * shorter than a record header, is torn too: the state after B. */
+    uint8_t *z = calloc(1, n + 100);
+    memcpy(z, img, n);
+    restore(path, z, n + 100);
+    reopen_expect(&b);
+    restore(path, z, n + VER_RECORD_HEADER - 1);
+    reopen_expect(&b);
+    /* After a torn tail the manifest was rewritten: applies work. */
+    restore(path, img, n - 3);
+    vs = must_open(tl_env_posix());
+    assert_int_equal(apply(vs, 2, vt_file(ver_set_new_file_number(vs), "x", 5, "y", 5), 0, 0), 0);
+    snap_current(vs, &c);
+    ver_set_close(vs);
+    reopen_expect(&c);
+    /* Without a complete record there is no state at all: a manifest with
+     * only its header, or with its first record cut short, is corrupt. */
+    ver_set_close(must_open(tl_env_posix()));
+    for (size_t cut = VER_MANIFEST_HEADER; cut < offs[1]; cut++)
+        expect_corrupt(path, img, cut, "no complete record");
+    free(z);
+    free(img);
+    vt_snap_free(&a);
+    vt_snap_free(&b);
+    vt_snap_free(&c);
+}
+
+/* The image with record i's payload replaced by p (framed by
+ * ver_record_frame); the records after it are kept. */
+static uint8_t *with_payload(const uint8_t *img, const size_t *offs, size_t nrec, size_t i,
+                             const uint8_t *p, size_t plen, size_t *outn)
+{
+    tl_buf b = {0};
+    assert_int_equal(tl_buf_append(&b, img, offs[i]), 0);
+    assert_int_equal(ver_record_frame(&b, tl_slice_make(p, plen)), 0);
+    assert_int_equal(tl_buf_append(&b, img + offs[i + 1], offs[nrec] - offs[i + 1]), 0);
+    *outn = b.len;
+    return b.data;
+}
+
+static void test_corrupt_record(void **state)
 {
     (void)state;
     vt_snap a, b;
-    char path[512], where[64];
+    char path[512];
     size_t n, offs[8], dn;
     uint8_t *img = two_states(&a, &b, &n, path, sizeof path);
     assert_int_equal(record_offsets(img, n, offs, 8), 3);
-    uint8_t *d = malloc(n);
+    uint8_t *d = malloc(n + 64);
 
-    /* A flipped payload byte in the middle record. */
+    /* A flipped byte in each field of the middle record (A) and of the last
+     * complete record (B) is damage named by the record's offset. For B it
+     * must not pass for a torn tail: that would silently drop an edit that
+     * was acknowledged. A flipped high length byte sends the length past the
+     * end of the file, like a record cut short; the length check tells the
+     * two apart. */
+    static const struct {
+        size_t at;
+        uint8_t mask;
+    } flips[] = {
+        {REC_LENGTH, 0x01},            /* length off by one */
+        {REC_LENGTH + 3, 0x80},        /* length far past the end of the file */
+        {REC_LENGTH_CHECK + 1, 0x10},  /* the length's check */
+        {REC_SUM + 2, 0x80},           /* the payload checksum */
+        {VER_RECORD_HEADER + 2, 0x01}, /* a payload byte */
+    };
+    for (size_t rec = 1; rec <= 2; rec++) {
+        for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
+            memcpy(d, img, n);
+            d[offs[rec] + flips[i].at] ^= flips[i].mask;
+            expect_corrupt_at(path, d, n, offs[rec]);
+        }
+    }
+    /* The very last byte of the file. */
     memcpy(d, img, n);
-    d[offs[1] + 12 + 2] ^= 0x01;
-    snprintf(where, sizeof where, "offset %zu", offs[1]);
-    expect_corrupt(path, d, n, where);
-    /* A flipped checksum byte. */
+    d[n - 1] ^= 0x40;
+    expect_corrupt_at(path, d, n, offs[2]);
+    /* A zero-filled tail with a stray byte in it is damage, not torn. */
     memcpy(d, img, n);
-    d[offs[1] + 5] ^= 0x80;
-    expect_corrupt(path, d, n, where);
-    /* A shorter length: the checksum no longer matches, data follows. */
-    memcpy(d, img, n);
-    d[offs[1]] -= 1;
-    expect_corrupt(path, d, n, where);
+    memset(d + n, 0, 64);
+    d[n + 40] = 1;
+    expect_corrupt_at(path, d, n + 64, n);
     /* A bad magic. */
     memcpy(d, img, n);
     d[0] ^= 0xff;
-    expect_corrupt(path, d, n, "offset 0");
+    expect_corrupt_at(path, d, n, 0);
     free(d);
 
     /* A well-framed record that does not decode, or does not apply. */
     static const uint8_t unknown_tag[] = {99, 1};
-    d = with_payload(img, n, offs[1], unknown_tag, sizeof unknown_tag, &dn);
+    d = with_payload(img, offs, 3, 1, unknown_tag, sizeof unknown_tag, &dn);
     expect_corrupt(path, d, dn, "unknown tag");
+    assert_true(msg_names_offset(offs[1]));
     free(d);
     static const uint8_t del_missing[] = {6, 0, 77};
-    d = with_payload(img, n, offs[1], del_missing, sizeof del_missing, &dn);
+    d = with_payload(img, offs, 3, 1, del_missing, sizeof del_missing, &dn);
     expect_corrupt(path, d, dn, "not live");
+    assert_true(msg_names_offset(offs[1]));
     free(d);
     /* Snapshot with two overlapping L1 files: "a"@1.."c"@1 and "b"@1.."d"@1. */
     uint8_t snap[128];
@@ -393,8 +636,8 @@ static void test_corrupt_middle(void **state)
         }
         snap[k++] = 1, snap[k++] = 1, snap[k++] = 1, snap[k++] = 0;
     }
-    d = with_payload(img, n, offs[0], snap, k, &dn);
-    expect_corrupt(path, d, offs[0] + 12 + k, "overlap"); /* the snapshot alone */
+    d = with_payload(img, offs, 1, 0, snap, k, &dn); /* the snapshot alone */
+    expect_corrupt(path, d, dn, "overlap");
     free(d);
 
     /* CURRENT naming a manifest that is not there. */
@@ -481,19 +724,18 @@ static void test_future_format(void **state)
     /* A V5 record with a tag V3 does not know: still EVERSION, because the
      * format version comes first. */
     static const uint8_t v5[] = {1, 5, 2, 7, 99, 1, 2, 3};
-    uint8_t img[64];
-    memcpy(img, "TLMANFST", 8);
-    tl_put_fixed32(img + 8, 1);
-    tl_put_fixed32(img + 12, sizeof v5);
-    tl_put_fixed64(img + 16, tl_xxh3(v5, sizeof v5));
-    memcpy(img + 24, v5, sizeof v5);
-    restore(path, img, 24 + sizeof v5);
+    tl_buf img = {0};
+    put_file_header(&img);
+    assert_int_equal(ver_record_frame(&img, tl_slice_make(v5, sizeof v5)), 0);
+    restore(path, img.data, img.len);
     assert_int_equal(open_set(tl_env_posix(), false, 3, &vs), TALUS_EVERSION);
     assert_int_equal(open_set(tl_env_posix(), false, 5, &vs), TALUS_ECORRUPT);
-    /* An unknown framing version is EVERSION too. */
-    tl_put_fixed32(img + 8, 2);
-    restore(path, img, 24 + sizeof v5);
+    /* An unknown framing version (the fixed32 after the 8-byte magic) is
+     * EVERSION too. */
+    tl_put_fixed32(img.data + 8, VER_MANIFEST_FRAMING + 1);
+    restore(path, img.data, img.len);
     assert_int_equal(open_set(tl_env_posix(), false, 3, &vs), TALUS_EVERSION);
+    tl_buf_free(&img);
 }
 
 /* ---- Faults -------------------------------------------------------------- */
@@ -633,8 +875,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reopen_recovers, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_rotation, dir_setup, dir_teardown),
+        cmocka_unit_test(test_record_framing),
         cmocka_unit_test_setup_teardown(test_torn_tail, dir_setup, dir_teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_middle, dir_setup, dir_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_record, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_current, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_future_format, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_fault_sync_keep, dir_setup, dir_teardown),
