@@ -274,8 +274,8 @@ static int decode_chain(const char *path, size_t plen, size_t *p, bool at_root, 
             conflict = true;
             nlen = plain;
         }
-        int rc = decode_name(path + *p, nlen, at_root && first, conflict && !first,
-                             out + *klen, limit - *klen, &got, &more);
+        int rc = decode_name(path + *p, nlen, at_root && first, conflict && !first, out + *klen,
+                             limit - *klen, &got, &more);
         if (rc < 0)
             return rc;
         *klen += got;

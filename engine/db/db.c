@@ -689,8 +689,10 @@ int db_open_env(const char *path, const talus_options *opts, tl_env *env, talus_
         rc = tl_err(TALUS_ENOMEM, "out of memory opening %s", path);
         goto fail;
     }
+    if ((rc = db_recover_journal(db)) < 0)
+        goto fail;
     if (!opts->read_only) {
-        if ((rc = db_recover_journal(db)) < 0 || (rc = db_start_journal(db)) < 0)
+        if ((rc = db_start_journal(db)) < 0)
             goto fail;
         pthread_mutex_lock(&db->mu);
         db->gc_watermark = atomic_load(&db->last_seq);
@@ -762,14 +764,20 @@ int talus_wait_idle(talus_db *db)
     int rc = 0;
     pthread_mutex_lock(&db->mu);
     size_t n = db->ntrees;
+    talus_tree **trees = malloc((n ? n : 1) * sizeof *trees);
+    if (trees)
+        memcpy(trees, db->trees, n * sizeof *trees);
     pthread_mutex_unlock(&db->mu);
+    if (!trees)
+        return tl_err(TALUS_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        talus_tree *t = db->trees[i];
-        if (t->dropped || !t->tr)
+        talus_tree *t = trees[i];
+        if (t->dropped || !t->tr || db->opts.read_only)
             continue;
         int r = tr_wait_idle(t->tr);
         if (r < 0 && rc == 0)
             rc = r;
     }
+    free(trees);
     return rc;
 }

@@ -61,7 +61,12 @@ int db_recover_journal(talus_db *db)
     bool stop = false;
     uint64_t max_seq = atomic_load(&db->last_seq);
     bool touched_any = false;
-    TRY(tl_env_mkdir(db->env, db->journal_dir));
+    bool ro = db->opts.read_only != 0;
+    if (!ro)
+        TRY(tl_env_mkdir(db->env, db->journal_dir));
+    int exists = tl_env_exists(db->env, db->journal_dir);
+    if (exists <= 0)
+        return exists;
     TRY(jnl_list_segments(db->env, db->journal_dir, &nums, &n));
     for (size_t i = 0; i < n && !stop; i++) {
         char path[4096];
@@ -106,7 +111,12 @@ int db_recover_journal(talus_db *db)
         atomic_store(&db->last_seq, max_seq);
         atomic_store(&db->published_seq, max_seq);
     }
-    /* Persist what was replayed, then drop the old segments. */
+    /* Persist what was replayed, then drop the old segments. A read-only
+     * open keeps the replayed data in memory and changes nothing. */
+    if (ro) {
+        free(nums);
+        return rc;
+    }
     for (size_t i = 0; rc == 0 && touched_any && i < db->ntrees; i++) {
         talus_tree *t = db->trees[i];
         if (t->dropped)

@@ -380,6 +380,16 @@ static void test_journal_recovery(void **state)
     uint64_t seq = talus_seqno(db);
     db_crash_close(db);
 
+    /* A read-only open replays the journal in memory and writes nothing. */
+    talus_options ro;
+    talus_options_init(&ro);
+    ro.read_only = 1;
+    assert_int_equal(talus_open(dir, &ro, &db), 0);
+    expect_get(talus_default_tree(db), NULL, "k02999", "v2999");
+    expect_get(talus_default_tree(db), NULL, "x", "1");
+    assert_int_equal(talus_put(talus_default_tree(db), "y", 1, "1", 1), TALUS_EREADONLY);
+    assert_int_equal(talus_close(db), 0);
+
     db = open_env(tl_env_posix(), 0);
     t = talus_default_tree(db);
     assert_int_equal(talus_tree_open(db, "a", 0, NULL, &a), 0);

@@ -43,8 +43,7 @@ static void seed_rng(const char *test)
     rng_state = env ? strtoull(env, NULL, 0) : 0x6b657973ull;
     if (!rng_state)
         rng_state = 1;
-    printf("# %s: seed 0x%llx (set TEST_SEED to repeat)\n", test,
-           (unsigned long long)rng_state);
+    printf("# %s: seed 0x%llx (set TEST_SEED to repeat)\n", test, (unsigned long long)rng_state);
 }
 
 /* A path buffer large enough for any key (KEYS.md: 4 * klen + 8). */
@@ -103,7 +102,10 @@ struct example {
     const char *path;
 };
 
-#define EX(k, p) {k, sizeof(k) - 1, p}
+#define EX(k, p)                                                                                   \
+    {                                                                                              \
+        k, sizeof(k) - 1, p                                                                        \
+    }
 
 static const struct example examples[] = {
     EX("a/b.txt", "a/b.txt"),
@@ -197,6 +199,17 @@ static void test_examples_long(void **state)
     free(a252);
 }
 
+/* ---- spellings that must be refused ---- */
+
+static void expect_rc(const char *path, size_t plen, int rc)
+{
+    uint8_t out[1024];
+    size_t klen;
+    int got = path_key(path, plen, out, sizeof(out), &klen);
+    if (got != rc)
+        fail_msg("path \"%.*s\": rc %d, want %d", (int)plen, path, got, rc);
+}
+
 static void test_examples_conflict(void **state)
 {
     (void)state;
@@ -231,8 +244,8 @@ static void test_examples_conflict(void **state)
 
     /* the conflict spellings decode to the plain key */
     static const struct example cx[] = {
-        EX("a", "a%f"),       EX("x/a", "x/a%f"), EX("", "%e%f"),
-        EX(".snap", "%2Esnap%f"), EX(".", "%2E%f"), EX("d/", "d/%e%f"),
+        EX("a", "a%f"),           EX("x/a", "x/a%f"), EX("", "%e%f"),
+        EX(".snap", "%2Esnap%f"), EX(".", "%2E%f"),   EX("d/", "d/%e%f"),
     };
     for (size_t i = 0; i < sizeof(cx) / sizeof(cx[0]); i++)
         expect_roundtrip((const uint8_t *)cx[i].key, cx[i].klen, cx[i].path, strlen(cx[i].path));
@@ -240,34 +253,36 @@ static void test_examples_conflict(void **state)
     memset(key, 'a', 300);
     snprintf(expect, sizeof(expect), "%s%%+/a%%f", a253);
     expect_roundtrip(key, 254, expect, strlen(expect));
+    /* the rest after the cut may be "." or "..": the name is ".%f" */
+    key[253] = '.';
+    key[254] = '.';
+    snprintf(expect, sizeof(expect), "%s%%+/..%%f", a253);
+    expect_roundtrip(key, 255, expect, strlen(expect));
+    snprintf(expect, sizeof(expect), "%s%%+/.%%f", a253);
+    expect_roundtrip(key, 254, expect, strlen(expect));
+    snprintf(expect, sizeof(expect), "%s..", a253);
+    assert_int_equal(fsk_conflict_name(expect, 255, out, sizeof(out), &n), 0);
+    snprintf(expect, sizeof(expect), "%s%%+/..%%f", a253);
+    assert_string_equal(out, expect);
+    /* without the suffix, a ".." piece is refused */
+    snprintf(expect, sizeof(expect), "%s%%+/..", a253);
+    expect_rc(expect, strlen(expect), -ENOENT);
 
     free(a253);
     free(a254);
     free(a255);
 }
 
-/* ---- spellings that must be refused ---- */
-
-static void expect_rc(const char *path, size_t plen, int rc)
-{
-    uint8_t out[1024];
-    size_t klen;
-    int got = path_key(path, plen, out, sizeof(out), &klen);
-    if (got != rc)
-        fail_msg("path \"%.*s\": rc %d, want %d", (int)plen, path, got, rc);
-}
-
 static void test_noncanonical(void **state)
 {
     (void)state;
     static const char *bad[] = {
-        "",        "/",         "a/",        "/a",       "a//b",     ".",        "..",
-        "a/.",     "a/..",      "%",         "a%",       "%2",       "%0",       "%zz",
-        "%2e",     "%2f",       "%2F",       "%41",      "%61",      "%E",       "%e%e",
-        "a%e",     "%ea",       "%E%f",      "%2Ex",     "%2E%2E",   "%2E..",    "x%2E",
-        ".snap",   "a/%2Esnap", "%2Esnapx",  "%+",       "a%+",      "%f",       "a%f%f",
-        "a%f/b",   "%e%f/x",    "a%F",       "%ff",      "%25%2",    "a%+b",     "%+%f",
-        ".snap%f", "a/%2E.%2E", "%00%2E",    "x/%2Esnap%f",
+        "",     "/",      "a/",      "/a",        "a//b",   ".",           "..",       "a/.",
+        "a/..", "%",      "a%",      "%2",        "%0",     "%zz",         "%2e",      "%2f",
+        "%2F",  "%41",    "%61",     "%E",        "%e%e",   "a%e",         "%ea",      "%E%f",
+        "%2Ex", "%2E%2E", "%2E..",   "x%2E",      ".snap",  "a/%2Esnap",   "%2Esnapx", "%+",
+        "a%+",  "%f",     "a%f%f",   "a%f/b",     "%e%f/x", "a%F",         "%ff",      "%25%2",
+        "a%+b", "%+%f",   ".snap%f", "a/%2E.%2E", "%00%2E", "x/%2Esnap%f",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         expect_rc(bad[i], strlen(bad[i]), -ENOENT);
@@ -341,18 +356,16 @@ static void test_name_api(void **state)
     /* fsk_component_to_names: at_root, '/', nnames, too-small buffer */
     char out[64];
     int nn;
-    assert_int_equal(fsk_component_to_names((const uint8_t *)".snap", 5, true, out, sizeof(out),
-                                            &n, &nn),
-                     0);
+    assert_int_equal(
+        fsk_component_to_names((const uint8_t *)".snap", 5, true, out, sizeof(out), &n, &nn), 0);
     assert_string_equal(out, "%2Esnap");
     assert_int_equal(nn, 1);
-    assert_int_equal(fsk_component_to_names((const uint8_t *)".snap", 5, false, out, sizeof(out),
-                                            &n, &nn),
-                     0);
+    assert_int_equal(
+        fsk_component_to_names((const uint8_t *)".snap", 5, false, out, sizeof(out), &n, &nn), 0);
     assert_string_equal(out, ".snap");
-    assert_int_equal(fsk_component_to_names((const uint8_t *)"a/b", 3, false, out, sizeof(out),
-                                            &n, &nn),
-                     -EINVAL);
+    assert_int_equal(
+        fsk_component_to_names((const uint8_t *)"a/b", 3, false, out, sizeof(out), &n, &nn),
+        -EINVAL);
     assert_int_equal(fsk_component_to_names((const uint8_t *)"%", 1, false, out, 3, &n, &nn),
                      -ENAMETOOLONG);
     assert_int_equal(fsk_component_to_names((const uint8_t *)"%", 1, false, out, 4, &n, &nn), 0);
@@ -370,8 +383,7 @@ static void test_name_api(void **state)
     assert_false(fsk_is_conflict_name("a%+%f", 5, &plain));
     static const char *notplain[] = {"", ".", "..", "a%f", "a/b", "%", "x%+", "%2e"};
     for (size_t i = 0; i < sizeof(notplain) / sizeof(notplain[0]); i++)
-        assert_int_equal(fsk_conflict_name(notplain[i], strlen(notplain[i]), out, sizeof(out),
-                                           &n),
+        assert_int_equal(fsk_conflict_name(notplain[i], strlen(notplain[i]), out, sizeof(out), &n),
                          -EINVAL);
     assert_int_equal(fsk_conflict_name(name, 255, out, sizeof(out), &n), -EINVAL); /* a%+ */
     assert_int_equal(fsk_conflict_name("ab", 2, out, 4, &n), -ENAMETOOLONG);
@@ -799,14 +811,10 @@ static void test_split_boundaries(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_examples),
-        cmocka_unit_test(test_examples_long),
-        cmocka_unit_test(test_examples_conflict),
-        cmocka_unit_test(test_noncanonical),
-        cmocka_unit_test(test_name_api),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_random_roundtrip),
-        cmocka_unit_test(test_random_mutations),
+        cmocka_unit_test(test_examples),          cmocka_unit_test(test_examples_long),
+        cmocka_unit_test(test_examples_conflict), cmocka_unit_test(test_noncanonical),
+        cmocka_unit_test(test_name_api),          cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_random_roundtrip),  cmocka_unit_test(test_random_mutations),
         cmocka_unit_test(test_split_boundaries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
