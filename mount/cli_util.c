@@ -1,6 +1,7 @@
 /*
  * cli_util.c - byte helpers of the `talus` CLI (see cli_util.h for the
- * escaping rules, which are part of the CLI's documented output format).
+ * escaping rules, which are part of the CLI's documented output and batch
+ * input formats).
  */
 #include "cli_util.h"
 
@@ -117,4 +118,89 @@ void cli_human_size(uint64_t bytes, char *buf, size_t cap)
         u++;
     }
     snprintf(buf, cap, "%" PRIu64 " (%.1f %s)", bytes, v, units[u]);
+}
+
+void cli_human_short(uint64_t bytes, char *buf, size_t cap)
+{
+    if (bytes < 1024) {
+        snprintf(buf, cap, "%" PRIu64 " B", bytes);
+        return;
+    }
+    char tmp[64];
+    cli_human_size(bytes, tmp, sizeof tmp);
+    /* Keep what is inside the parentheses of "12345 (12.1 KiB)". */
+    const char *open = strchr(tmp, '(');
+    size_t len = open != NULL ? strlen(open + 1) : 0;
+    if (open == NULL || len < 1) {
+        snprintf(buf, cap, "%s", tmp);
+        return;
+    }
+    snprintf(buf, cap, "%.*s", (int)(len - 1), open + 1);
+}
+
+int cli_unescape(char *tok, size_t n, size_t *out_n, size_t *bad_at)
+{
+    if (n == 2 && tok[0] == '"' && tok[1] == '"') {
+        *out_n = 0;
+        return 0;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (tok[i] != '\\') {
+            tok[o++] = tok[i];
+            continue;
+        }
+        *bad_at = i;
+        if (i + 1 >= n)
+            return -1;
+        switch (tok[++i]) {
+        case '\\':
+            tok[o++] = '\\';
+            break;
+        case 's':
+            tok[o++] = ' ';
+            break;
+        case 't':
+            tok[o++] = '\t';
+            break;
+        case 'n':
+            tok[o++] = '\n';
+            break;
+        case 'r':
+            tok[o++] = '\r';
+            break;
+        case 'x': {
+            int hi = i + 2 < n ? hexval(tok[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval(tok[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return -1;
+            tok[o++] = (char)(hi << 4 | lo);
+            i += 2;
+            break;
+        }
+        default:
+            return -1;
+        }
+    }
+    *out_n = o;
+    return 0;
+}
+
+void cli_put_token(FILE *f, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    if (n == 0) {
+        fputs("\"\"", f);
+        return;
+    }
+    if (n == 2 && b[0] == '"' && b[1] == '"') {
+        fputs("\\x22\"", f);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] == ' ')
+            fputs("\\s", f);
+        else
+            cli_put_escaped(f, b + i, 1);
+    }
 }

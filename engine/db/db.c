@@ -708,6 +708,18 @@ fail:;
     return tl_err(rc, "%s", msg);
 }
 
+static void log_commit_stats(const talus_db *db)
+{
+    if (db->stat_groups)
+        TL_LOG_DEBUG("%s: %llu commit groups, %.2f writers per group, %llu journal syncs "
+                     "of %.0f us on average",
+                     db->path, (unsigned long long)db->stat_groups,
+                     (double)db->stat_group_writers / (double)db->stat_groups,
+                     (unsigned long long)db->stat_syncs,
+                     db->stat_syncs ? (double)db->stat_sync_ns / 1e3 / (double)db->stat_syncs
+                                    : 0.0);
+}
+
 int talus_close(talus_db *db)
 {
     if (!db)
@@ -749,6 +761,7 @@ int talus_close(talus_db *db)
     }
     char msg[512];
     snprintf(msg, sizeof msg, "%s", tl_errmsg());
+    log_commit_stats(db);
     db_free(db);
     return rc < 0 ? tl_err(rc, "%s", msg) : 0;
 }

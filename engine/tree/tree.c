@@ -59,6 +59,7 @@ int tr_install_view(tr_tree *t, mt_memtable *mem, mt_memtable *const *imm, int n
      * which it changes), so store only when it really changes. */
     if (t->mem != mem)
         t->mem = mem;
+    atomic_store_explicit(&t->l0_files, v->nfiles[0], memory_order_relaxed);
     tr_view_release(old);
     return 0;
 }
@@ -67,6 +68,7 @@ void tr_set_bg_error(tr_tree *t, int rc, const char *what)
 {
     if (!t->bg_error) {
         t->bg_error = rc;
+        atomic_store(&t->blocked, true);
         snprintf(t->bg_errmsg, sizeof t->bg_errmsg, "tree %s: %s failed: %s; the tree is now read-only",
                  t->name, what, tl_errmsg());
         TL_LOG_ERROR("%s", t->bg_errmsg);
@@ -241,6 +243,7 @@ void tr_close(tr_tree *t)
         return;
     pthread_mutex_lock(&t->mu);
     t->closing = true;
+    atomic_store(&t->blocked, true);
     atomic_store(&t->cancel, true);
     while (t->flushing || t->compactions_running > 0 || t->manual_running)
         pthread_cond_wait(&t->cv, &t->mu);
@@ -316,6 +319,12 @@ static int switch_memtable(tr_tree *t)
 int tr_make_room(tr_tree *t)
 {
     const talus_tree_options *o = &t->cfg.opts;
+    /* Fast path without mu: the memtable has room and L0 is small. t->mem
+     * is stable here (the caller holds the db write lock). */
+    if (!atomic_load_explicit(&t->blocked, memory_order_relaxed) &&
+        mt_bytes(t->mem) < o->write_buffer_size &&
+        atomic_load_explicit(&t->l0_files, memory_order_relaxed) < (size_t)o->l0_slowdown_trigger)
+        return 0;
     bool delayed = false;
     int rc = 0;
     pthread_mutex_lock(&t->mu);

@@ -57,6 +57,9 @@ struct tr_tree {
     atomic_uint_fast64_t flushes, compactions, bytes_flushed, bytes_compacted_read,
         bytes_compacted_written, stall_slowdowns, stall_stops;
     atomic_bool cancel;
+    /* Mirrors for the writers' lock-free fast path (tr_make_room). */
+    atomic_size_t l0_files;
+    atomic_bool blocked; /* bg_error or closing */
 };
 
 /* Pin the current view (takes mu briefly). */

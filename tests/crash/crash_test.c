@@ -334,7 +334,8 @@ int main(int argc, char **argv)
     cr_report sum = {0};
     uint64_t start = cr_now_ms();
     int failed = 0;
-    for (unsigned round = 0; round < kills && !failed; round++) {
+    unsigned done = 0;
+    for (unsigned round = 0; round < kills && !failed; round++, done++) {
         uint64_t rs = cr_mix(seed, round + 1);
         uint64_t s = rs;
         int nthreads = round % 2 == 1 ? threads : 1;
@@ -399,7 +400,7 @@ int main(int argc, char **argv)
     printf("crash_test: %u kills (%" PRIu64 " with %d writer threads, %" PRIu64
            " before the first ack, %" PRIu64 " not checked before the next child), %" PRIu64
            " batches acknowledged\n",
-           kills, multi, threads, early, skipped, total_acks);
+           done, multi, threads, early, skipped, total_acks);
     printf("crash_test: unacknowledged batches found after the crash: %" PRIu64 ", lost: %" PRIu64
            "; batches deleted by deleters: %" PRIu64 "\n",
            sum.may_found, sum.may_lost, sum.deleted);

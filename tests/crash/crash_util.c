@@ -299,11 +299,6 @@ uint64_t *cr_model_victims(const cr_model *m, uint64_t seed, size_t *n)
 
 /* ---- Checking a database ------------------------------------------------- */
 
-typedef struct found {
-    uint8_t mask;
-    uint64_t victim;
-} found;
-
 typedef struct scanned {
     char key[CR_KEY_MAX];
     uint8_t klen;
@@ -315,7 +310,8 @@ typedef struct scanned {
 typedef struct vctx {
     uint64_t seed;
     uint64_t bound; /* highest id that may exist */
-    found *f;
+    cr_found *f;
+    const talus_snapshot *snap; /* NULL: latest */
     scanned *keys;
     size_t nkeys, cap;
     char *err;
@@ -381,7 +377,7 @@ static void take_entry(vctx *c, int tree, const void *k, size_t kl, const void *
                 tree_name(tree), (int)kl, (const char *)k);
         return;
     }
-    found *f = &c->f[id];
+    cr_found *f = &c->f[id];
     if (f->mask && f->victim != victim) {
         problem(c, "batch %" PRIu64 ": keys disagree on the victim (%" PRIu64 " vs %" PRIu64 ")",
                 id, f->victim, victim);
@@ -418,7 +414,10 @@ static void scan_tree(vctx *c, talus_tree *t, int tree)
 {
     size_t start = c->nkeys;
     talus_iter *it = NULL;
-    int rc = talus_iter_new(t, NULL, &it);
+    talus_iter_options io;
+    talus_iter_options_init(&io);
+    io.snapshot = c->snap;
+    int rc = talus_iter_new(t, &io, &it);
     if (rc < 0) {
         problem(c, "tree %s: talus_iter_new: %s: %s", tree_name(tree), talus_strerror(rc),
                 talus_errmsg());
@@ -467,8 +466,8 @@ static void scan_tree(vctx *c, talus_tree *t, int tree)
                 c->nkeys - i, c->nkeys - start);
     talus_iter_free(it);
 
-    /* First and last key. */
-    for (int last = 0; last < 2; last++) {
+    /* First and last key (they read the latest state only). */
+    for (int last = 0; last < 2 && !c->snap; last++) {
         void *k = NULL;
         size_t kl = 0;
         rc = last ? talus_last_key(t, &k, &kl) : talus_first_key(t, &k, &kl);
@@ -495,7 +494,7 @@ static void scan_tree(vctx *c, talus_tree *t, int tree)
                                    s->vlen - VAL_HEAD - VAL_TAIL, want);
         void *v = NULL;
         size_t vl = 0;
-        rc = talus_get(t, NULL, s->key, s->klen, &v, &vl);
+        rc = talus_get(t, c->snap, s->key, s->klen, &v, &vl);
         if (rc < 0 || vl != wl || memcmp(v, want, wl) != 0)
             problem(c, "tree %s: get(%s) = %d (%s) disagrees with the scan", tree_name(tree),
                     s->key, rc, rc < 0 ? talus_errmsg() : "different value");
@@ -517,7 +516,7 @@ static void check_absent(vctx *c, talus_tree *ta, talus_tree *tb)
             size_t kl = cr_key(id, w, key);
             void *v = NULL;
             size_t vl;
-            int rc = talus_get(w == 2 ? tb : ta, NULL, key, kl, &v, &vl);
+            int rc = talus_get(w == 2 ? tb : ta, c->snap, key, kl, &v, &vl);
             if (rc != TALUS_ENOTFOUND)
                 problem(c, "get(%s) = %d (%s) but the scan did not show the key", key, rc,
                         rc < 0 ? talus_errmsg() : "found");
@@ -536,7 +535,7 @@ static void check_model(vctx *c, cr_model *m, cr_report *rep)
         return;
     }
     for (uint64_t id = 1; id <= c->bound; id++) {
-        found *f = &c->f[id];
+        cr_found *f = &c->f[id];
         if (f->mask == 7 && f->victim) {
             deleted[f->victim] = 1;
             if (c->f[f->victim].mask != 0)
@@ -551,7 +550,7 @@ static void check_model(vctx *c, cr_model *m, cr_report *rep)
         }
     }
     for (uint64_t id = 1; id <= c->bound; id++) {
-        found *f = &c->f[id];
+        cr_found *f = &c->f[id];
         int st = cr_model_get(m, id);
         if (f->mask != 0 && f->mask != 7) {
             char miss[64] = "";
@@ -596,21 +595,48 @@ static void check_model(vctx *c, cr_model *m, cr_report *rep)
         cr_model_set(m, id, c->f[id].mask == 7 ? CR_MUST : CR_NONE);
 }
 
+/* Scans, gets and absent-key checks into c (c->f allocated here). */
+static void scan_all(vctx *c, talus_tree *ta, talus_tree *tb)
+{
+    c->err[0] = '\0';
+    c->f = calloc(c->bound + 1, sizeof *c->f);
+    if (!c->f) {
+        problem(c, "out of memory");
+        return;
+    }
+    scan_tree(c, ta, 0);
+    scan_tree(c, tb, 1);
+    check_absent(c, ta, tb);
+}
+
+int cr_scan(talus_tree *ta, talus_tree *tb, const talus_snapshot *snap, uint64_t seed,
+            uint64_t bound, cr_found **found, uint64_t *keys, char *err, size_t errn)
+{
+    vctx c = {.seed = seed, .bound = bound, .err = err, .errn = errn, .snap = snap};
+    scan_all(&c, ta, tb);
+    for (uint64_t id = 1; c.f && id <= c.bound; id++)
+        if (c.f[id].mask != 0 && c.f[id].mask != 7)
+            problem(&c, "batch %" PRIu64 " is only partly present (key mask %u of 7)", id,
+                    c.f[id].mask);
+    free(c.keys);
+    if (keys)
+        *keys = c.nkeys;
+    if (c.problems) {
+        free(c.f);
+        *found = NULL;
+        return -1;
+    }
+    *found = c.f;
+    return 0;
+}
+
 int cr_verify(talus_tree *ta, talus_tree *tb, uint64_t seed, cr_model *m, cr_report *rep, char *err,
               size_t errn)
 {
     vctx c = {.seed = seed, .bound = m->max_id, .err = err, .errn = errn};
-    err[0] = '\0';
     memset(rep, 0, sizeof *rep);
-    c.f = calloc(c.bound + 1, sizeof *c.f);
-    if (!c.f) {
-        snprintf(err, errn, "out of memory");
-        return -1;
-    }
-    scan_tree(&c, ta, 0);
-    scan_tree(&c, tb, 1);
+    scan_all(&c, ta, tb);
     rep->keys = c.nkeys;
-    check_absent(&c, ta, tb);
     if (c.problems == 0)
         check_model(&c, m, rep);
     free(c.f);

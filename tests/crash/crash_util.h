@@ -113,6 +113,18 @@ typedef struct cr_report {
 int cr_verify(talus_tree *ta, talus_tree *tb, uint64_t seed, cr_model *m, cr_report *rep, char *err,
               size_t errn);
 
+typedef struct cr_found {
+    uint8_t mask;    /* bit i: key i of the batch is present */
+    uint64_t victim; /* the batch's victim, if mask != 0 */
+} cr_found;
+
+/* The scans, gets and partial-batch check of cr_verify alone, reading at
+ * snap (NULL: latest) and without the model: *found (malloc'd, bound + 1
+ * entries) says which batches the database shows. Keys of ids above bound
+ * are a failure. Returns 0, or -1 with a description in err. */
+int cr_scan(talus_tree *ta, talus_tree *tb, const talus_snapshot *snap, uint64_t seed,
+            uint64_t bound, cr_found **found, uint64_t *keys, char *err, size_t errn);
+
 /* Open trees "a" and "b" (creating them if asked). */
 int cr_open_trees(talus_db *db, int create, talus_tree **ta, talus_tree **tb);
 

@@ -8,14 +8,16 @@
  *
  * The workload (the same in every run of one seed): open a new database
  * through the fault env (tl_fault_env over POSIX), create trees "a" and "b",
- * commit B batches (default 120, see crash_util.h) with sync durability,
- * with tiny buffers, tables and journal segments so memtable flushes,
- * compactions, journal rotations and manifest updates all happen, plus
- * talus_flush and talus_compact_range calls; then close.
+ * commit the first half of B batches (default 160, see crash_util.h) with
+ * sync durability, crash (db_crash_close), reopen through the fault env (so
+ * journal replay and the recovery flush run under faults too), commit the
+ * second half, then end. Tiny buffers, tables and journal segments make
+ * memtable flushes, compactions, journal rotations and manifest updates
+ * happen throughout, plus talus_flush and talus_compact_range calls.
  *
  * A fault-free reference run counts the operations of each kind
  * (tl_fault_env_count). Then for each kind (write, sync, rename, open) and
- * N = 1, 2, ... up to that count (all of them up to M = 60 per kind,
+ * N = 1, 2, ... up to that count (all of them up to M = 80 per kind,
  * otherwise the first 15 and a seeded sample of the rest) the workload runs
  * again with the Nth operation of that kind failing (TALUS_EIO, once):
  *  - every failing call must return a negative TALUS_E* code with a
@@ -53,8 +55,8 @@ static const char *const kind_names[NKINDS] = {"write", "sync", "rename", "open"
 static const char *const end_names[3] = {"close", "crash", "crash+power loss"};
 
 static uint64_t seed;
-static unsigned max_per_kind = 60;
-static unsigned nbatches = 120;
+static unsigned max_per_kind = 80;
+static unsigned nbatches = 160;
 static int only_kind = -1;
 static uint64_t only_nth;
 static const char *parent_dir;
@@ -177,44 +179,65 @@ static void read_back(wl *w)
     }
 }
 
+/* Runs of id..last with flushes and compactions at fixed points. */
+static void commit_range(wl *w, talus_batch *b, uint64_t *id, uint64_t last, uint64_t *s)
+{
+    for (; *id <= last && !w->failed_once; ++*id) {
+        if (commit_one(w, b, *id, s) < 0)
+            return;
+        if (*id == nbatches / 3)
+            wl_check(w, "talus_flush", talus_flush(w->ta));
+        else if (*id == nbatches / 2 - 2)
+            wl_check(w, "talus_compact_range", talus_compact_range(w->ta, NULL, 0, NULL, 0));
+        else if (*id == 2 * nbatches / 3)
+            wl_check(w, "talus_flush", talus_flush(w->tb));
+        else if (*id == 5 * nbatches / 6)
+            wl_check(w, "talus_compact_range", talus_compact_range(w->tb, "b", 1, NULL, 0));
+    }
+}
+
+/* Two phases: a new database gets the first half of the batches and
+ * crashes (db_crash_close, no power loss); the reopen replays the journal
+ * (so faults hit recovery too) and the second half follows. */
 static void workload(wl *w, tl_env *env, int end_mode, tl_fault_env *fe)
 {
     talus_options o;
     db_options(&o);
     char dbpath[4200];
     snprintf(dbpath, sizeof dbpath, "%s/db", dir);
-    if (wl_check(w, "db_open_env", db_open_env(dbpath, &o, env, &w->db)) < 0) {
-        w->db = NULL;
-        return;
-    }
-    if (wl_check(w, "talus_tree_open", cr_open_trees(w->db, 1, &w->ta, &w->tb)) < 0) {
-        w->ta = w->tb = NULL;
-    }
     talus_batch *b = NULL;
     if (talus_batch_new(&b) < 0) {
         wl_problem(w, "talus_batch_new failed");
-        goto end;
+        return;
     }
-    uint64_t s = cr_mix(seed, 77);
-    for (uint64_t id = 1; id <= nbatches && w->ta && !w->failed_once; id++) {
-        if (commit_one(w, b, id, &s) < 0)
+    uint64_t s = cr_mix(seed, 77), id = 1;
+    for (int phase = 0; phase < 2 && !w->failed_once; phase++) {
+        if (phase == 1) {
+            db_crash_close(w->db);
+            w->db = NULL;
+            w->ta = w->tb = NULL;
+        }
+        if (wl_check(w, "db_open_env", db_open_env(dbpath, &o, env, &w->db)) < 0) {
+            w->db = NULL;
             break;
-        if (id == nbatches / 3)
-            wl_check(w, "talus_flush", talus_flush(w->ta));
-        else if (id == nbatches / 2)
-            wl_check(w, "talus_compact_range", talus_compact_range(w->ta, NULL, 0, NULL, 0));
-        else if (id == 2 * nbatches / 3)
-            wl_check(w, "talus_flush", talus_flush(w->tb));
-        else if (id == 5 * nbatches / 6)
-            wl_check(w, "talus_compact_range", talus_compact_range(w->tb, "b", 1, NULL, 0));
+        }
+        int rc = cr_open_trees(w->db, phase == 0, &w->ta, &w->tb);
+        if (rc == TALUS_ENOTFOUND && phase == 1)
+            wl_problem(w, "trees a/b created before the crash are missing after it");
+        if (wl_check(w, "talus_tree_open", rc) < 0) {
+            w->ta = w->tb = NULL;
+            break;
+        }
+        commit_range(w, b, &id, phase == 0 ? nbatches / 2 : nbatches, &s);
     }
     if (w->failed_once && w->ta) {
         read_back(w);
         /* One more write: it may work (then it is acknowledged) or fail. */
         commit_one(w, b, nbatches + 1, &s);
     }
-end:
     talus_batch_free(b);
+    if (!w->db)
+        return;
     if (end_mode == 0) {
         wl_check(w, "talus_close", talus_close(w->db));
     } else {

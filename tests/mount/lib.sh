@@ -81,8 +81,14 @@ keep() {
     cp "$W/out" "$W/$1"
 }
 
+# What a failed command said: its stderr, else the start of its stdout.
 mt_errtext() {
-    head -c 400 "$W/err" | tr '\n' ' '
+    if [ -s "$W/err" ]; then
+        head -c 400 "$W/err" | tr '\n' ' '
+    else
+        printf 'stdout: '
+        head -c 400 "$W/out" | tr '\n' ' '
+    fi
 }
 
 # check DESCRIPTION CMD...: the command must succeed.
