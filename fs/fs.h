@@ -137,6 +137,11 @@ struct tfs_node {
     bool pc_known;
     pthread_mutex_t wlock;
     struct tfs_wbuf *w; /* shared write buffer of the writable opens */
+    /* Uncommitted writes, for getattr (under fs->tbl, not wlock, so that
+     * code holding fs->ns can read them). */
+    bool pend;
+    uint64_t pend_size;
+    int64_t pend_mtime;
 
     struct tfs_node *next_ino, *next_name; /* hash chains */
 };
@@ -347,8 +352,6 @@ void tfs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void tfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 /* Open node n (a file) for fi->flags; fills fi. */
 int tfs_file_open(struct tfs *fs, struct tfs_node *n, struct fuse_file_info *fi, bool created);
-/* Size and pending mtime of a file with uncommitted writes; false if none. */
-bool tfs_file_pending(struct tfs_node *n, uint64_t *size, int64_t *mtime);
 /* setattr's part: truncate to size (if do_size) and put the file's
  * uncommitted contents into tx. REQUIRES n->wlock held and fs->ns (write). */
 int tfs_file_txn_contents(struct tfs_txn *tx, struct tfs_node *n, const uint8_t *key,

@@ -8,10 +8,15 @@
  *    exactly the same characters, so there is one spelling per key;
  *  - a produced name is 1..255 bytes, has no '/' or NUL, is never "." or
  *    "..", and at the root is never ".snap";
- *  - escapes are '%' + two UPPERCASE hex digits (only %00, %25 and, as the
- *    first byte of ".", ".." and the root ".snap", %2E), or '%' + one
- *    non-hex character: "%e" (empty component), "%+" (continuation, at the
- *    end of a name) and "%f" (conflict suffix, at the end of the last name).
+ *  - the only escapes are "%00" (NUL), "%25" ('%'), "%2E" (first byte of
+ *    ".", ".." and the root ".snap"), the whole name "%e" (empty component),
+ *    and the markers "%+" (continuation, end of a name) and "%f" (conflict
+ *    suffix, end of the last name). Every other '%' is a literal byte, and
+ *    the encoder writes a '%' of the key as "%25" only where a literal one
+ *    would be read as one of those escapes (pct_form);
+ *  - whether a '%' is escaped depends on the component's bytes only, never
+ *    on where a long component is cut into names, so the cut cannot create
+ *    or break an escape, and the plain and conflict forms tokenize alike.
  *
  * Pure code: no allocation, no I/O, no engine calls (talus.h only for
  * TALUS_MAX_KEY), so every function is thread-safe.
@@ -70,16 +75,63 @@ static bool dot_special(const uint8_t *c, size_t n, bool at_root)
     return eq(c, n, ".") || eq(c, n, "..") || (at_root && eq(c, n, ".snap"));
 }
 
-/* Encoded size of byte b; esc_dot: b is the '.' that dot_special escapes. */
-static size_t byte_len(uint8_t b, bool esc_dot)
+/* The two characters after a '%' that make it a 3-byte escape: 00, 25, 2E
+ * (uppercase only). Nothing else after a '%' is an escape. */
+static bool esc_pair(uint8_t a, uint8_t b)
 {
-    return (b == 0 || b == FSK_ESCAPE || esc_dot) ? 3 : 1;
+    return (a == '0' && b == '0') || (a == '2' && (b == '5' || b == 'E'));
 }
 
-static void put_byte(struct fsk_out *o, uint8_t b, bool esc_dot)
+/* Whether the escaped text s[0..end) has a 3-byte escape at position i. */
+static bool esc_at(const char *s, size_t end, size_t i)
+{
+    return s[i] == FSK_ESCAPE && end - i >= 3 && esc_pair((uint8_t)s[i + 1], (uint8_t)s[i + 2]);
+}
+
+enum { PCT_LIT, PCT_ESC, PCT_EITHER };
+
+/*
+ * How the '%' at c[j] is written: "%25" (PCT_ESC) exactly when a literal
+ * '%' there would be read as an escape, else as itself (PCT_LIT).
+ *  - followed by 00, 25 or 2E: it would read as %00, %25, %2E;
+ *  - followed by one last byte '+' or 'f': the last name would end with the
+ *    continuation marker or the conflict suffix;
+ *  - the whole component is "%e" (whole): it would read as the empty
+ *    component. "%e" is that escape only as the first name of a component,
+ *    so a "%e" that is the tail of a cut component stays literal.
+ * Only c's own bytes decide, never the cut into names. open: c[0..n) is the
+ * start of a component that continues (a piece judged alone); when the
+ * bytes that decide are not in c, either spelling may be right
+ * (PCT_EITHER). Escapes begin with '0' or '2', so one known byte that is
+ * neither is enough to say "literal".
+ */
+static int pct_form(const uint8_t *c, size_t n, size_t j, bool open, bool whole)
+{
+    if (n - j > 2)
+        return esc_pair(c[j + 1], c[j + 2]) ? PCT_ESC : PCT_LIT;
+    if (open)
+        return (n - j == 2 && c[j + 1] != '0' && c[j + 1] != '2') ? PCT_LIT : PCT_EITHER;
+    if (n - j == 2 && (c[j + 1] == '+' || c[j + 1] == 'f' || (whole && n == 2 && c[1] == 'e')))
+        return PCT_ESC;
+    return PCT_LIT;
+}
+
+/* Encoded size of byte c[j] of component c[0..n); dot: the component is
+ * dot_special (its first byte is written %2E). */
+static size_t tok_len(const uint8_t *c, size_t n, size_t j, bool dot)
+{
+    if (c[j] == 0 || (j == 0 && dot))
+        return 3;
+    if (c[j] == FSK_ESCAPE)
+        return pct_form(c, n, j, false, true) == PCT_ESC ? 3 : 1;
+    return 1;
+}
+
+static void put_tok(struct fsk_out *o, const uint8_t *c, size_t n, size_t j, bool dot)
 {
     static const char hex[] = "0123456789ABCDEF";
-    if (byte_len(b, esc_dot) == 3) {
+    uint8_t b = c[j];
+    if (tok_len(c, n, j, dot) == 3) {
         char t[3] = {FSK_ESCAPE, hex[b >> 4], hex[b & 15]};
         out_put(o, t, 3);
     } else {
@@ -108,14 +160,14 @@ static void encode_component(const uint8_t *c, size_t n, bool at_root, bool conf
         bool dot = dot_special(c, n, at_root);
         size_t left = 0, i = 0;
         for (size_t j = 0; j < n; j++)
-            left += byte_len(c[j], dot && j == 0);
+            left += tok_len(c, n, j, dot);
         while (left > last_max) {
             size_t piece = 0;
             while (i < n) {
-                size_t tl = byte_len(c[i], dot && i == 0);
+                size_t tl = tok_len(c, n, i, dot);
                 if (piece + tl > FSK_PIECE_MAX)
                     break;
-                put_byte(o, c[i], dot && i == 0);
+                put_tok(o, c, n, i, dot);
                 piece += tl;
                 i++;
             }
@@ -124,7 +176,7 @@ static void encode_component(const uint8_t *c, size_t n, bool at_root, bool conf
             names++;
         }
         for (; i < n; i++)
-            put_byte(o, c[i], dot && i == 0);
+            put_tok(o, c, n, i, dot);
     }
     if (conflict)
         out_put(o, "%f", 2);
@@ -153,24 +205,17 @@ int fsk_component_to_names(const uint8_t *comp, size_t n, bool at_root, char *ou
     return 0;
 }
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1; /* lowercase is not canonical */
-}
-
 /*
  * Decode one name on its own. Everything that can be judged from the name
  * alone is checked here; whether a chain of "%+" names is the split the
  * encoder would make is checked by fsk_path_to_key (decode_chain).
+ * first: the name starts its component (not the name after a "%+" one);
+ * only there are "%e" and the "%2E" dot escape read as escapes.
  * tail_dots: n bytes are the last piece of a split conflict form with "%f"
  * taken off, which may be "." or ".." (the whole name is "..%f").
  */
-static int decode_name(const char *name, size_t n, bool at_root, bool tail_dots, uint8_t *out,
-                       size_t cap, size_t *outlen, bool *more)
+static int decode_name(const char *name, size_t n, bool at_root, bool first, bool tail_dots,
+                       uint8_t *out, size_t cap, size_t *outlen, bool *more)
 {
     if (n == 0)
         return -ENOENT;
@@ -183,6 +228,8 @@ static int decode_name(const char *name, size_t n, bool at_root, bool tail_dots,
     if (at_root && eq(name, n, ".snap"))
         return -ENOENT;
 
+    /* A last name never ends with a literal "%+" (pct_form), so these two
+     * bytes are the marker; a continued piece may end "%+%+" or "%%+". */
     bool cont = n >= 2 && name[n - 2] == FSK_ESCAPE && name[n - 1] == '+';
     size_t end = cont ? n - 2 : n;
     if (cont && (end < FSK_PIECE_MIN || end > FSK_PIECE_MAX))
@@ -190,24 +237,20 @@ static int decode_name(const char *name, size_t n, bool at_root, bool tail_dots,
 
     size_t k = 0;
     bool dot = false;
-    if (!cont && eq(name, n, "%e"))
+    if (first && !cont && eq(name, n, "%e"))
         goto done;
     for (size_t i = 0; i < end;) {
-        uint8_t b;
-        if (name[i] != FSK_ESCAPE) {
-            b = (uint8_t)name[i++];
-        } else {
-            if (end - i < 3)
-                return -ENOENT;
-            int hi = hex_digit(name[i + 1]), lo = hex_digit(name[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -ENOENT;
-            b = (uint8_t)(hi << 4 | lo);
-            if (b == '.' && i == 0 && !cont)
-                dot = true;
-            else if (b != 0 && b != FSK_ESCAPE)
-                return -ENOENT; /* a byte that is never escaped there */
+        uint8_t b = (uint8_t)name[i];
+        if (esc_at(name, end, i)) {
+            if (name[i + 1] == '0')
+                b = 0;
+            else if (name[i + 2] == 'E' && i == 0 && first && !cont)
+                dot = b = '.';
+            else if (name[i + 2] == 'E')
+                return -ENOENT; /* a '.' that is never escaped there */
             i += 3;
+        } else {
+            i++;
         }
         if (k >= cap)
             return -ENAMETOOLONG;
@@ -215,6 +258,19 @@ static int decode_name(const char *name, size_t n, bool at_root, bool tail_dots,
     }
     if (dot && !dot_special(out, k, at_root))
         return -ENOENT;
+
+    /* Each '%' must be spelled as the encoder spells it, as far as this
+     * name alone tells (the end of a continued piece may depend on the
+     * next name). */
+    for (size_t i = 0, j = 0; j < k; j++) {
+        bool esc = esc_at(name, end, i);
+        if (out[j] == FSK_ESCAPE) {
+            int f = pct_form(out, k, j, cont, first);
+            if ((f == PCT_ESC && !esc) || (f == PCT_LIT && esc))
+                return -ENOENT;
+        }
+        i += esc ? 3 : 1;
+    }
 done:
     *outlen = k;
     if (more)
@@ -225,7 +281,7 @@ done:
 int fsk_name_to_bytes(const char *name, size_t n, bool at_root, uint8_t *out, size_t cap,
                       size_t *outlen, bool *more)
 {
-    return decode_name(name, n, at_root, false, out, cap, outlen, more);
+    return decode_name(name, n, at_root, true, false, out, cap, outlen, more);
 }
 
 int fsk_key_to_path(const uint8_t *key, size_t klen, char *out, size_t cap, size_t *outlen)
@@ -274,8 +330,8 @@ static int decode_chain(const char *path, size_t plen, size_t *p, bool at_root, 
             conflict = true;
             nlen = plain;
         }
-        int rc = decode_name(path + *p, nlen, at_root && first, conflict && !first, out + *klen,
-                             limit - *klen, &got, &more);
+        int rc = decode_name(path + *p, nlen, at_root && first, first, conflict && !first,
+                             out + *klen, limit - *klen, &got, &more);
         if (rc < 0)
             return rc;
         *klen += got;
@@ -331,12 +387,14 @@ int fsk_conflict_name(const char *name, size_t n, char *out, size_t cap, size_t 
         return -EINVAL;
 
     /* A name of 254 or 255 bytes has no room for "%f": it is split as the
-     * encoder splits a long component, and the suffix goes on the rest. */
+     * encoder splits a long component (whole tokens; a '%' keeps its
+     * spelling, which the cut does not change), and the suffix goes on the
+     * rest. A rest "%e" stays literal: it does not start the component. */
     size_t cut = n;
     if (n > FSK_NAME_MAX - 2) {
         cut = 0;
         for (;;) {
-            size_t tl = name[cut] == FSK_ESCAPE ? 3 : 1;
+            size_t tl = esc_at(name, n, cut) ? 3 : 1;
             if (cut + tl > FSK_PIECE_MAX)
                 break;
             cut += tl;
@@ -362,7 +420,8 @@ bool fsk_is_conflict_name(const char *name, size_t n, size_t *plain_len)
 {
     if (n < 3 || name[n - 2] != FSK_ESCAPE || name[n - 1] != 'f')
         return false;
-    /* A continuation name is a directory; it never carries the suffix. */
+    /* A continuation name is a directory; it never carries the suffix (and
+     * a last name never ends with a literal "%+", so "x%+%f" is nothing). */
     if (n >= 4 && name[n - 4] == FSK_ESCAPE && name[n - 3] == '+')
         return false;
     if (plain_len)

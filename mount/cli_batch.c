@@ -3,8 +3,8 @@
  * line, as ONE atomic batch (talus_batch_commit).
  *
  * Format (also in `talus --help`): fields are separated by spaces or TABs;
- * each field is a token in the escaping of cli_util.h (\\xNN, \\\\, \\s, \\t,
- * \\n, \\r, and "" for the empty string). Blank lines and lines whose first
+ * each field is a token in the escaping of cli_util.h (\xNN, \\, \s, \t,
+ * \n, \r, and "" for the empty string). Blank lines and lines whose first
  * field starts with '#' are ignored.
  *
  *   put [-t TREE] KEY VALUE      del [-t TREE] KEY      weakdel [-t TREE] KEY

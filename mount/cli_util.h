@@ -35,8 +35,8 @@ void cli_human_size(uint64_t bytes, char *buf, size_t cap);
 void cli_human_short(uint64_t bytes, char *buf, size_t cap);
 
 /*
- * Tokens of the batch format: the scan escaping plus two rules, so that a
- * token never holds a raw space or TAB and can be empty:
+ * Tokens of the batch format: the scan escaping plus a few escapes and the
+ * "" rule, so that a token never needs a raw space or TAB and can be empty:
  *   \\ a backslash   \s a space   \t TAB   \n newline   \r CR
  *   \xNN the byte NN (two hex digits, either case)
  *   a token that is exactly "" (two double quotes) is the empty string.

@@ -20,6 +20,7 @@ fs_bin=${TALUSFS:-$(dirname "$TALUS")/talusfs}
 work=$(mktemp -d "${TMPDIR:-/tmp}/talus-cli-XXXXXX") || exit 99
 fspid=
 # Never leave a mount behind, nor delete files through one.
+# shellcheck disable=SC2317 # (called by the trap)
 cleanup() {
     if [ -n "$fspid" ]; then
         fusermount3 -uz "$work/mnt" 2>/dev/null
@@ -260,6 +261,7 @@ expect_rc 0 "stats after failed batch" -- "$TALUS" stats "$db3"
 grep -q "^  seqno  *$seq1\$" "$work/out" && ok || bad "a failed batch changed the seqno"
 # every kind of malformed line, always on line 2 after a good line 1
 head -c 65537 /dev/zero | tr '\000' k >"$work/longkey"
+# shellcheck disable=SC1003 # (a trailing backslash is the point)
 for line in 'frob a b' 'put onlykey' 'del' 'put a b c' 'put k \q' 'put k \x4' 'put k \xg0' \
     'put k ab\' 'put "" v' 'tree' 'tree a b' 'put -t' 'del -t "" k' 'tree \x00' \
     "put $(cat "$work/longkey") v"; do

@@ -25,6 +25,16 @@
  * agree both ways and with gets. One round in four skips the check, so the
  * next child recovers a crashed database and can itself be killed during
  * recovery. Batch ids continue above the highest id any child announced.
+ *
+ * Persistent snapshots: now and then a child pins the current seqno
+ * (talus_snapshot_pin) and reports it once the call returned. At each check
+ * the parent requires every reported pin to be listed, reads both trees at
+ * it (talus_snapshot_at) and checks what it shows: no partial batch, every
+ * acknowledged batch with a seqno <= the pin visible (unless a batch visible
+ * at the pin deleted it), none with a larger seqno visible, nothing never
+ * written. It then unpins all but the newest two. Acks carry the batch's
+ * seqno, which must be above every seqno acknowledged or pinned before the
+ * child started (recovery must not hand out a seqno twice).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,6 +51,8 @@
 #include "crash_util.h"
 
 #define INTENT_BIT (1ull << 63)
+#define PIN_BIT (1ull << 62)
+#define KEEP_PINS 2
 #define MAX_THREADS 16
 #define MIN_FILLER 100
 #define MAX_FILLER 1500
@@ -87,10 +99,12 @@ static void child_die(const char *what, int rc)
     _exit(3);
 }
 
-static void send_msg(int fd, uint64_t v)
+/* A message: {id | INTENT_BIT, 0}, {id, seqno} (ack) or {PIN_BIT, seqno}. */
+static void send_msg(int fd, uint64_t a, uint64_t b)
 {
-    /* 8 bytes < PIPE_BUF: atomic even with several writer threads. */
-    if (write(fd, &v, sizeof v) != (ssize_t)sizeof v)
+    /* 16 bytes < PIPE_BUF: atomic even with several writer threads. */
+    uint64_t v[2] = {a, b};
+    if (write(fd, v, sizeof v) != (ssize_t)sizeof v)
         _exit(4);
 }
 
@@ -110,10 +124,20 @@ static void *child_writer(void *arg)
         if ((rc = cr_batch_fill(b, c->ta, c->tb, seed, id, victim, MIN_FILLER, MAX_FILLER)) < 0)
             child_die("building a batch", rc);
         int dur = cr_rnd(&s) % 10 < 7 ? TALUS_DURABILITY_SYNC : TALUS_DURABILITY_BUFFERED;
-        send_msg(c->fd, id | INTENT_BIT);
-        if ((rc = talus_batch_commit(c->db, b, dur, NULL)) < 0)
+        send_msg(c->fd, id | INTENT_BIT, 0);
+        uint64_t seq = 0;
+        if ((rc = talus_batch_commit(c->db, b, dur, &seq)) < 0)
             child_die("talus_batch_commit", rc);
-        send_msg(c->fd, id);
+        send_msg(c->fd, id, seq);
+        if (cr_rnd(&s) % 64 == 0) {
+            /* A compaction starting in between may refuse an older seqno. */
+            uint64_t pin = talus_seqno(c->db);
+            rc = talus_snapshot_pin(c->db, pin);
+            if (rc == 0)
+                send_msg(c->fd, PIN_BIT, pin);
+            else if (rc != TALUS_ESNAPSHOT)
+                child_die("talus_snapshot_pin", rc);
+        }
     }
     return NULL;
 }
@@ -143,16 +167,68 @@ static void run_child(int fd, uint64_t rs, int nthreads, uint64_t first_id, cons
 
 /* ---- The parent --------------------------------------------------------- */
 
+/* What the parent knows beyond the model. */
+typedef struct parent_state {
+    cr_model m;
+    uint64_t *seq; /* seqno of each acknowledged batch, 0 if unknown */
+    uint8_t *seen; /* acknowledged, or seen present at some check */
+    uint64_t cap;
+    uint64_t pins[64]; /* reported pins still pinned, ascending */
+    size_t npins;
+    uint64_t seq_floor; /* every new seqno must be above this */
+    uint64_t seq_max;   /* highest seqno acknowledged or pinned so far */
+} parent_state;
+
 typedef struct round_result {
-    uint64_t intents, acks;
+    uint64_t intents, acks, pins;
     uint64_t max_intent;
     bool died_early; /* killed before the first ack */
 } round_result;
 
-static bool record(cr_model *m, uint64_t msg, round_result *r)
+static bool grow(parent_state *p, uint64_t id)
 {
-    uint64_t id = msg & ~INTENT_BIT;
-    if (msg & INTENT_BIT) {
+    if (id < p->cap)
+        return true;
+    uint64_t cap = p->cap ? p->cap : 1024;
+    while (cap <= id)
+        cap *= 2;
+    uint64_t *ns = realloc(p->seq, cap * sizeof *ns);
+    if (!ns)
+        return false;
+    p->seq = ns;
+    uint8_t *nn = realloc(p->seen, cap);
+    if (!nn)
+        return false;
+    p->seen = nn;
+    memset(p->seq + p->cap, 0, (cap - p->cap) * sizeof *ns);
+    memset(p->seen + p->cap, 0, cap - p->cap);
+    p->cap = cap;
+    return true;
+}
+
+static bool record(parent_state *p, const uint64_t msg[2], round_result *r)
+{
+    cr_model *m = &p->m;
+    if (msg[0] == PIN_BIT) {
+        if (msg[1] <= p->seq_floor) {
+            fprintf(stderr,
+                    "crash_test: pinned seqno %" PRIu64 " is not above seqno %" PRIu64
+                    " acknowledged or pinned before this child started\n",
+                    msg[1], p->seq_floor);
+            return false;
+        }
+        if (p->npins == sizeof p->pins / sizeof p->pins[0])
+            return true; /* plenty to check already; the next check unpins it */
+        p->pins[p->npins++] = msg[1];
+        r->pins++;
+        if (msg[1] > p->seq_max)
+            p->seq_max = msg[1];
+        return true;
+    }
+    uint64_t id = msg[0] & ~INTENT_BIT;
+    if (!grow(p, id))
+        return false;
+    if (msg[0] & INTENT_BIT) {
         if (cr_model_get(m, id) != CR_NONE) {
             fprintf(stderr, "crash_test: child announced batch %" PRIu64 " twice\n", id);
             return false;
@@ -166,12 +242,23 @@ static bool record(cr_model *m, uint64_t msg, round_result *r)
         fprintf(stderr, "crash_test: ack of batch %" PRIu64 " without an intent\n", id);
         return false;
     }
+    if (msg[1] <= p->seq_floor) {
+        fprintf(stderr,
+                "crash_test: batch %" PRIu64 " got seqno %" PRIu64 ", not above seqno %" PRIu64
+                " acknowledged or pinned before this child started\n",
+                id, msg[1], p->seq_floor);
+        return false;
+    }
     r->acks++;
+    if (msg[1] > p->seq_max)
+        p->seq_max = msg[1];
+    p->seq[id] = msg[1];
+    p->seen[id] = 1;
     return cr_model_set(m, id, CR_MUST) == 0;
 }
 
 /* Read the child's messages, kill it on time, reap it. */
-static int supervise(pid_t pid, int fd, bool from_fork, uint64_t delay, cr_model *m,
+static int supervise(pid_t pid, int fd, bool from_fork, uint64_t delay, parent_state *ps,
                      round_result *r)
 {
     uint64_t t0 = cr_now_ms();
@@ -207,12 +294,12 @@ static int supervise(pid_t pid, int fd, bool from_fork, uint64_t delay, cr_model
         }
         have += (size_t)got;
         size_t used = 0;
-        for (; have - used >= 8; used += 8) {
-            uint64_t msg;
-            memcpy(&msg, buf + used, 8);
-            if (!(msg & INTENT_BIT) && !kill_at)
+        for (; have - used >= 16; used += 16) {
+            uint64_t msg[2];
+            memcpy(msg, buf + used, 16);
+            if (!(msg[0] & (INTENT_BIT | PIN_BIT)) && !kill_at)
                 kill_at = cr_now_ms() + delay;
-            ok &= record(m, msg, r);
+            ok &= record(ps, msg, r);
         }
         memmove(buf, buf + used, have - used);
         have -= used;
@@ -233,8 +320,104 @@ static int supervise(pid_t pid, int fd, bool from_fork, uint64_t delay, cr_model
     return ok ? 0 : -1;
 }
 
+/* Check what the database shows at pinned seqno pin. Runs before the
+ * latest state is checked (it needs the model from before that check). */
+static int check_pin(talus_db *db, talus_tree *ta, talus_tree *tb, parent_state *p, uint64_t pin)
+{
+    talus_snapshot *sn = talus_snapshot_at(db, pin);
+    if (!sn) {
+        fprintf(stderr, "crash_test: talus_snapshot_at(%" PRIu64 ") of a pinned seqno failed: %s\n",
+                pin, talus_errmsg());
+        return -1;
+    }
+    char err[4096];
+    cr_found *f = NULL;
+    int problems = 0;
+    if (cr_scan(ta, tb, sn, seed, p->m.max_id, &f, NULL, err, sizeof err) < 0) {
+        fprintf(stderr, "crash_test: reading at pinned seqno %" PRIu64 ":\n%s\n", pin, err);
+        talus_snapshot_release(db, sn);
+        return -1;
+    }
+    talus_snapshot_release(db, sn);
+    uint64_t max = p->m.max_id;
+    uint8_t *deleted = calloc(max + 1, 1);
+    if (!deleted) {
+        free(f);
+        return -1;
+    }
+    for (uint64_t id = 1; id <= max; id++)
+        if (f[id].mask == 7 && f[id].victim)
+            deleted[f[id].victim] = 1;
+    for (uint64_t id = 1; id <= max && problems < 8; id++) {
+        bool vis = f[id].mask == 7;
+        uint64_t sq = id < p->cap ? p->seq[id] : 0;
+        const char *bad = NULL;
+        if (vis && cr_model_get(&p->m, id) == CR_NONE && !(id < p->cap && p->seen[id]))
+            bad = "is visible but was never written, or was seen absent after a crash";
+        else if (sq && sq <= pin && !vis && !deleted[id])
+            bad = "has a seqno <= the pin and is acknowledged, but is not visible";
+        else if (sq > pin && vis)
+            bad = "has a seqno above the pin, but is visible";
+        if (bad) {
+            fprintf(stderr,
+                    "crash_test: at pinned seqno %" PRIu64 ", batch %" PRIu64 " (seqno %" PRIu64
+                    ") %s\n",
+                    pin, id, sq, bad);
+            problems++;
+        }
+    }
+    free(deleted);
+    free(f);
+    return problems ? -1 : 0;
+}
+
+/* Every reported pin is listed and reads right; then keep the newest few. */
+static int check_pins(talus_db *db, talus_tree *ta, talus_tree *tb, parent_state *p)
+{
+    talus_pinned_snapshot *list = NULL;
+    size_t n = 0;
+    int rc = talus_snapshot_list(db, &list, &n);
+    if (rc < 0) {
+        fprintf(stderr, "crash_test: talus_snapshot_list: %s: %s\n", talus_strerror(rc),
+                talus_errmsg());
+        return -1;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < p->npins && !bad; i++) {
+        bool listed = false;
+        for (size_t j = 0; j < n && !listed; j++)
+            listed = list[j].seqno == p->pins[i];
+        if (!listed) {
+            fprintf(stderr,
+                    "crash_test: seqno %" PRIu64 " was pinned but is not listed after the "
+                    "crash\n",
+                    p->pins[i]);
+            bad = 1;
+        }
+        if (!bad && check_pin(db, ta, tb, p, p->pins[i]) < 0)
+            bad = 1;
+    }
+    /* Unpin all but the newest KEEP_PINS reported ones (and any pin whose
+     * report the kill cut off). */
+    size_t keep_from = p->npins > KEEP_PINS ? p->npins - KEEP_PINS : 0;
+    for (size_t j = 0; j < n && !bad; j++) {
+        bool keep_it = false;
+        for (size_t i = keep_from; i < p->npins; i++)
+            keep_it |= p->pins[i] == list[j].seqno;
+        if (!keep_it && (rc = talus_snapshot_unpin(db, list[j].seqno)) < 0) {
+            fprintf(stderr, "crash_test: talus_snapshot_unpin(%" PRIu64 "): %s: %s\n",
+                    list[j].seqno, talus_strerror(rc), talus_errmsg());
+            bad = 1;
+        }
+    }
+    memmove(p->pins, p->pins + keep_from, (p->npins - keep_from) * sizeof p->pins[0]);
+    p->npins -= keep_from;
+    talus_free(list);
+    return bad ? -1 : 0;
+}
+
 /* Open the database in this process and check it against the model. */
-static int check_db(cr_model *m, cr_report *rep, uint64_t *disk)
+static int check_db(parent_state *ps, cr_report *rep, uint64_t *disk)
 {
     talus_options o;
     db_options(&o);
@@ -246,6 +429,7 @@ static int check_db(cr_model *m, cr_report *rep, uint64_t *disk)
         return -1;
     }
     /* Until a child has created both trees nothing can be required. */
+    cr_model *m = &ps->m;
     bool any_must = false;
     for (uint64_t id = 1; id <= m->max_id && !any_must; id++)
         any_must = cr_model_get(m, id) == CR_MUST;
@@ -258,9 +442,12 @@ static int check_db(cr_model *m, cr_report *rep, uint64_t *disk)
         return -1;
     }
     char err[4096];
-    int vr = cr_verify(ta, tb, seed, m, rep, err, sizeof err);
-    if (vr < 0)
+    int vr = check_pins(db, ta, tb, ps);
+    if (vr == 0 && (vr = cr_verify(ta, tb, seed, m, rep, err, sizeof err)) < 0)
         fprintf(stderr, "crash_test: the database after the crash is wrong:\n%s\n", err);
+    for (uint64_t id = 1; vr == 0 && id <= m->max_id; id++)
+        if (cr_model_get(m, id) == CR_MUST && grow(ps, id))
+            ps->seen[id] = 1;
     *disk = talus_disk_space(ta) + talus_disk_space(tb);
     rc = talus_close(db);
     if (rc < 0) {
@@ -329,8 +516,9 @@ int main(int argc, char **argv)
         return 1;
     snprintf(dbpath, sizeof dbpath, "%s/db", dir);
 
-    cr_model m = {0};
-    uint64_t next_id = 1, total_acks = 0, early = 0, multi = 0, skipped = 0, disk = 0;
+    parent_state ps = {0};
+    uint64_t next_id = 1, total_acks = 0, total_pins = 0, early = 0, multi = 0, skipped = 0,
+             disk = 0;
     cr_report sum = {0};
     uint64_t start = cr_now_ms();
     int failed = 0;
@@ -343,7 +531,8 @@ int main(int argc, char **argv)
         uint64_t delay = cr_range(&s, 5, 150);
         bool verify = round + 1 == kills || cr_rnd(&s) % 4 != 0;
         size_t nvictims = 0;
-        uint64_t *victims = cr_model_victims(&m, seed, &nvictims);
+        uint64_t *victims = cr_model_victims(&ps.m, seed, &nvictims);
+        ps.seq_floor = ps.seq_max;
         char what[128];
         snprintf(what, sizeof what, "crash_test round %u (seed=%" PRIu64 ")", round, seed);
         cr_watchdog(120, what);
@@ -368,17 +557,18 @@ int main(int argc, char **argv)
         close(fds[1]);
         free(victims);
         round_result r = {0};
-        if (supervise(pid, fds[0], from_fork, delay, &m, &r) < 0)
+        if (supervise(pid, fds[0], from_fork, delay, &ps, &r) < 0)
             failed = 1;
         close(fds[0]);
         total_acks += r.acks;
+        total_pins += r.pins;
         early += r.died_early;
         multi += nthreads > 1;
         if (r.max_intent >= next_id)
             next_id = r.max_intent + 1;
         if (!failed && verify) {
             cr_report rep;
-            if (check_db(&m, &rep, &disk) < 0)
+            if (check_db(&ps, &rep, &disk) < 0)
                 failed = 1;
             sum.may_found += rep.may_found;
             sum.may_lost += rep.may_lost;
@@ -399,15 +589,17 @@ int main(int argc, char **argv)
     cr_watchdog(0, "");
     printf("crash_test: %u kills (%" PRIu64 " with %d writer threads, %" PRIu64
            " before the first ack, %" PRIu64 " not checked before the next child), %" PRIu64
-           " batches acknowledged\n",
-           done, multi, threads, early, skipped, total_acks);
+           " batches acknowledged, %" PRIu64 " seqnos pinned\n",
+           done, multi, threads, early, skipped, total_acks, total_pins);
     printf("crash_test: unacknowledged batches found after the crash: %" PRIu64 ", lost: %" PRIu64
            "; batches deleted by deleters: %" PRIu64 "\n",
            sum.may_found, sum.may_lost, sum.deleted);
     printf("crash_test: final database: %" PRIu64 " batches, %" PRIu64 " keys, %.1f MiB of "
            "tables; %.1f s\n",
            sum.present, sum.keys, disk / 1048576.0, (cr_now_ms() - start) / 1000.0);
-    cr_model_free(&m);
+    cr_model_free(&ps.m);
+    free(ps.seq);
+    free(ps.seen);
     if (failed || keep)
         printf("crash_test: database kept in %s\n", dir);
     else

@@ -149,6 +149,10 @@ mt_is_mounted() {
     awk -v m="$m" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo
 }
 
+mt_not_mounted() {
+    ! mt_is_mounted "$1"
+}
+
 # The pids of talusfs processes whose command line names MNT (daemon mode,
 # where the process is not our child). Matches exact arguments only.
 mt_pids_of_mount() {
@@ -369,16 +373,21 @@ mt_umount() {
     return 0
 }
 
-# mt_kill9 MNT: SIGKILL the talusfs serving MNT (a crash), then remove the
-# dead mount. The kernel drops every request in flight.
-mt_kill9() {
+# mt_crash MNT: SIGKILL the talusfs serving MNT (a process crash) and wait
+# for it to die; the mount stays, dead (ENOTCONN), until mt_force_unmount.
+mt_crash() {
     local mnt=$1 pid
     pid=${MT_PID[$mnt]:-}
-    [ -n "$pid" ] || { bad "kill9: no pid for $mnt"; return 1; }
+    [ -n "$pid" ] || { bad "crash: no talusfs pid for $mnt"; return 1; }
     kill -9 "$pid"
-    mt_wait_exit "$pid" 10
+    mt_wait_exit "$pid" 10 || { bad "crash: talusfs pid $pid survived SIGKILL"; return 1; }
     unset "MT_PID[$mnt]"
-    mt_force_unmount "$mnt" || { bad "kill9: dead mount $mnt would not go away"; return 1; }
+}
+
+# mt_kill9 MNT: mt_crash, then remove the dead mount.
+mt_kill9() {
+    mt_crash "$1" || return 1
+    mt_force_unmount "$1" || { bad "kill9: dead mount $1 would not go away"; return 1; }
 }
 
 mt_finish() {
