@@ -350,12 +350,17 @@ void tfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, 
 void tfs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void tfs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void tfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
-/* Open node n (a file) for fi->flags; fills fi. */
+/* Open node n (a file) for fi->flags; fills fi. tfs_file_close undoes it
+ * (release, or a reply the kernel never got). */
 int tfs_file_open(struct tfs *fs, struct tfs_node *n, struct fuse_file_info *fi, bool created);
+void tfs_file_close(struct tfs *fs, struct fuse_file_info *fi);
 /* setattr's part: truncate to size (if do_size) and put the file's
- * uncommitted contents into tx. REQUIRES n->wlock held and fs->ns (write). */
+ * uncommitted contents into tx; *newsize is the size after it, *wrote
+ * whether contents went into tx. REQUIRES n->wlock and fs->ns (write). */
 int tfs_file_txn_contents(struct tfs_txn *tx, struct tfs_node *n, const uint8_t *key,
-                          size_t klen, bool do_size, uint64_t size, bool *wrote);
+                          size_t klen, bool do_size, uint64_t size, bool *wrote,
+                          uint64_t *newsize);
+/* After tx with the contents committed. REQUIRES n->wlock and fs->ns. */
 void tfs_file_committed(struct tfs *fs, struct tfs_node *n);
 /* Commit every dirty write buffer (shutdown). */
 int tfs_commit_all(struct tfs *fs);

@@ -244,10 +244,14 @@ static int decode_name(const char *name, size_t n, bool at_root, bool first, boo
         if (esc_at(name, end, i)) {
             if (name[i + 1] == '0')
                 b = 0;
-            else if (name[i + 2] == 'E' && i == 0 && first && !cont)
-                dot = b = '.';
-            else if (name[i + 2] == 'E')
+            else if (name[i + 2] == '5')
+                b = FSK_ESCAPE;
+            else if (i == 0 && first && !cont) {
+                b = '.';
+                dot = true;
+            } else {
                 return -ENOENT; /* a '.' that is never escaped there */
+            }
             i += 3;
         } else {
             i++;

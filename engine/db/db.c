@@ -249,6 +249,21 @@ static void on_flush_cb(void *ctx, tr_tree *tr)
     atomic_store(&t->db->trim_journal, true);
 }
 
+static int before_seal_cb(void *ctx, tr_tree *tr)
+{
+    (void)tr;
+    talus_tree *t = ctx;
+    talus_db *db = t->db;
+    /* REQUIRES: write_mu (every seal happens in the write path, in
+     * talus_flush or in close, all under write_mu). */
+    if (!db->journal || db->error)
+        return 0;
+    int rc = jnl_writer_sync(db->journal);
+    if (rc < 0)
+        return tl_err(rc, "journal sync before a flush: %s", tl_errmsg());
+    return 0;
+}
+
 static void *worker_main(void *arg)
 {
     talus_db *db = arg;
@@ -353,6 +368,7 @@ static int open_tree(talus_db *db, uint32_t id, const char *name, bool create,
         .schedule = db->opts.read_only ? NULL : schedule_cb,
         .snapshots = snapshots_cb,
         .on_flush = on_flush_cb,
+        .before_seal = before_seal_cb,
         .ctx = t,
     };
     int rc = tr_open(&cfg, &t->tr);

@@ -117,6 +117,20 @@ int db_recover_journal(talus_db *db)
         free(nums);
         return rc;
     }
+    /* The replayed records may sit in the segments' unsynced tails (a
+     * process crash leaves them in the page cache): make them durable
+     * before any tree's table holds part of a batch. */
+    for (size_t i = 0; rc == 0 && touched_any && i < n; i++) {
+        char path[4096];
+        tl_file *f = NULL;
+        jnl_segment_name(path, sizeof path, db->journal_dir, nums[i]);
+        rc = tl_env_open_append(db->env, path, &f);
+        if (rc == 0)
+            rc = tl_file_sync(f);
+        int crc = tl_file_close(f);
+        if (rc == 0)
+            rc = crc;
+    }
     for (size_t i = 0; rc == 0 && touched_any && i < db->ntrees; i++) {
         talus_tree *t = db->trees[i];
         if (t->dropped)

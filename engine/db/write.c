@@ -122,6 +122,16 @@ static void writer_op(const db_writer *w, size_t i, talus_tree **t, uint8_t *typ
     *v = tl_slice_make(w->batch->bytes.data + op->val_off, op->vlen);
 }
 
+static bool writer_multi_tree(const db_writer *w)
+{
+    if (!w->batch)
+        return false;
+    for (size_t i = 1; i < w->batch->nops; i++)
+        if (w->batch->ops[i].tree != w->batch->ops[0].tree)
+            return true;
+    return false;
+}
+
 static size_t writer_bytes(const db_writer *w)
 {
     return w->batch ? w->batch->bytes.len + 16 * w->batch->nops : w->key.len + w->value.len + 16;
@@ -237,7 +247,11 @@ static void commit_group(talus_db *db, db_writer *first, db_writer *last)
                 writer_fail(w, r);
             } else {
                 seq = w->seq;
-                if (w->durability >= TALUS_DURABILITY_BUFFERED && db->journal) {
+                /* A batch over several trees is journaled even at `none`:
+                 * the trees flush separately, and only the journal can
+                 * bring back the part of it a crash takes. */
+                if ((w->durability >= TALUS_DURABILITY_BUFFERED || writer_multi_tree(w)) &&
+                    db->journal) {
                     rc = encode_record(db, w);
                     journaled = true;
                     sync |= w->durability == TALUS_DURABILITY_SYNC;

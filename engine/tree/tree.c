@@ -359,6 +359,13 @@ int tr_make_room(tr_tree *t)
             pthread_cond_wait(&t->cv, &t->mu);
             continue;
         }
+        if (t->cfg.before_seal) {
+            pthread_mutex_unlock(&t->mu);
+            rc = t->cfg.before_seal(t->cfg.ctx, t);
+            pthread_mutex_lock(&t->mu);
+            if (rc < 0)
+                break;
+        }
         rc = switch_memtable(t);
         break;
     }
@@ -374,6 +381,8 @@ int tr_apply(tr_tree *t, uint64_t seq, uint8_t type, tl_slice ukey, tl_slice val
 int tr_seal(tr_tree *t)
 {
     int rc = 0;
+    if (t->cfg.before_seal && tr_active_min_seq(t) != UINT64_MAX)
+        TRY(t->cfg.before_seal(t->cfg.ctx, t));
     pthread_mutex_lock(&t->mu);
     if (t->bg_error)
         rc = tl_err(TALUS_EREADONLY, "%s", t->bg_errmsg);

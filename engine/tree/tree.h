@@ -46,6 +46,11 @@ typedef struct tr_config {
     /* A flush was installed (the journal may be trimmed). Called without
      * any tree lock held; must not block on the db write lock. */
     void (*on_flush)(void *ctx, tr_tree *t);
+    /* Called before a memtable is sealed for flush, with the db write lock
+     * held and no tree lock: the journal must be durable up to here, or a
+     * flushed table could hold one tree's part of a batch whose other part
+     * is lost with the journal's unsynced tail. May be NULL. */
+    int (*before_seal)(void *ctx, tr_tree *t);
     void *ctx;
 } tr_config;
 

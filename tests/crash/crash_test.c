@@ -15,7 +15,8 @@
  * Deletes are included: deleter batches delete a batch the parent had seen
  * present. Half of the rounds run T writer threads (default 4) that commit
  * concurrently, each acknowledging its own batches, so group commit is
- * crashed too.
+ * crashed too. Single-writer children also run a manual compaction or a
+ * clean close and reopen now and then, so kills land in those as well.
  *
  * The parent kills the child after a seeded delay of 5..150 ms, counted
  * from the first ack or (one round in four) from the fork, so some children
@@ -108,6 +109,27 @@ static void send_msg(int fd, uint64_t a, uint64_t b)
         _exit(4);
 }
 
+/* Single-writer rounds only: a manual compaction, or a clean close and
+ * reopen, now and then, so kills also land in those. */
+static void child_maintenance(child_ctx *c, uint64_t *s)
+{
+    unsigned r = (unsigned)(cr_rnd(s) % 1000);
+    int rc = 0;
+    if (r < 5) {
+        if ((rc = talus_compact_range(r % 2 ? c->ta : c->tb, NULL, 0, NULL, 0)) < 0)
+            child_die("talus_compact_range", rc);
+    } else if (r < 8) {
+        if ((rc = talus_close(c->db)) < 0)
+            child_die("talus_close", rc);
+        talus_options o;
+        db_options(&o);
+        if ((rc = talus_open(dbpath, &o, &c->db)) < 0)
+            child_die("talus_open after a clean close", rc);
+        if ((rc = cr_open_trees(c->db, 0, &c->ta, &c->tb)) < 0)
+            child_die("opening trees after a clean close", rc);
+    }
+}
+
 static void *child_writer(void *arg)
 {
     child_ctx *c = arg;
@@ -138,6 +160,8 @@ static void *child_writer(void *arg)
             else if (rc != TALUS_ESNAPSHOT)
                 child_die("talus_snapshot_pin", rc);
         }
+        if (c->nthreads == 1)
+            child_maintenance(c, &s);
     }
     return NULL;
 }
@@ -394,7 +418,9 @@ static int check_pins(talus_db *db, talus_tree *ta, talus_tree *tb, parent_state
                     p->pins[i]);
             bad = 1;
         }
-        if (!bad && check_pin(db, ta, tb, p, p->pins[i]) < 0)
+        /* Read at the pins kept from earlier checks and the newest two. */
+        bool read = i < KEEP_PINS || i + 2 >= p->npins;
+        if (!bad && read && check_pin(db, ta, tb, p, p->pins[i]) < 0)
             bad = 1;
     }
     /* Unpin all but the newest KEEP_PINS reported ones (and any pin whose
@@ -419,6 +445,7 @@ static int check_pins(talus_db *db, talus_tree *ta, talus_tree *tb, parent_state
 /* Open the database in this process and check it against the model. */
 static int check_db(parent_state *ps, cr_report *rep, uint64_t *disk)
 {
+    memset(rep, 0, sizeof *rep);
     talus_options o;
     db_options(&o);
     talus_db *db = NULL;

@@ -20,6 +20,8 @@
 #define VAL_TAIL 8  /* checksum */
 #define GET_CHECKS_MAX 40000
 #define ABSENT_CHECKS_MAX 3000
+#define GET_CHECKS_SNAP 3000
+#define ABSENT_CHECKS_SNAP 500
 
 /* ---- Randomness, time, scale ------------------------------------------- */
 
@@ -312,6 +314,7 @@ typedef struct vctx {
     uint64_t bound; /* highest id that may exist */
     cr_found *f;
     const talus_snapshot *snap; /* NULL: latest */
+    size_t get_max, absent_max; /* how many gets to spend */
     scanned *keys;
     size_t nkeys, cap;
     char *err;
@@ -486,7 +489,7 @@ static void scan_tree(vctx *c, talus_tree *t, int tree)
 
     /* Gets agree with the scan (every key, or an even sample of them). */
     size_t n = c->nkeys - start;
-    size_t step = n > GET_CHECKS_MAX ? n / GET_CHECKS_MAX + 1 : 1;
+    size_t step = n > c->get_max ? n / c->get_max + 1 : 1;
     for (size_t j = start; j < c->nkeys; j += step) {
         const scanned *s = &c->keys[j];
         uint8_t want[CR_VALUE_MAX];
@@ -506,9 +509,9 @@ static void scan_tree(vctx *c, talus_tree *t, int tree)
 static void check_absent(vctx *c, talus_tree *ta, talus_tree *tb)
 {
     uint64_t s = cr_mix(c->seed, c->bound);
-    uint64_t tries = c->bound < ABSENT_CHECKS_MAX ? c->bound : ABSENT_CHECKS_MAX;
+    uint64_t tries = c->bound < c->absent_max ? c->bound : c->absent_max;
     for (uint64_t i = 0; i < tries; i++) {
-        uint64_t id = c->bound <= ABSENT_CHECKS_MAX ? i + 1 : cr_range(&s, 1, c->bound);
+        uint64_t id = c->bound <= c->absent_max ? i + 1 : cr_range(&s, 1, c->bound);
         for (int w = 0; w < CR_KEYS; w++) {
             if (c->f[id].mask & (1u << w))
                 continue;
@@ -612,7 +615,14 @@ static void scan_all(vctx *c, talus_tree *ta, talus_tree *tb)
 int cr_scan(talus_tree *ta, talus_tree *tb, const talus_snapshot *snap, uint64_t seed,
             uint64_t bound, cr_found **found, uint64_t *keys, char *err, size_t errn)
 {
-    vctx c = {.seed = seed, .bound = bound, .err = err, .errn = errn, .snap = snap};
+    /* Reads at a snapshot are checked more lightly: there are many. */
+    vctx c = {.seed = seed,
+              .bound = bound,
+              .err = err,
+              .errn = errn,
+              .snap = snap,
+              .get_max = snap ? GET_CHECKS_SNAP : GET_CHECKS_MAX,
+              .absent_max = snap ? ABSENT_CHECKS_SNAP : ABSENT_CHECKS_MAX};
     scan_all(&c, ta, tb);
     for (uint64_t id = 1; c.f && id <= c.bound; id++)
         if (c.f[id].mask != 0 && c.f[id].mask != 7)
@@ -633,7 +643,12 @@ int cr_scan(talus_tree *ta, talus_tree *tb, const talus_snapshot *snap, uint64_t
 int cr_verify(talus_tree *ta, talus_tree *tb, uint64_t seed, cr_model *m, cr_report *rep, char *err,
               size_t errn)
 {
-    vctx c = {.seed = seed, .bound = m->max_id, .err = err, .errn = errn};
+    vctx c = {.seed = seed,
+              .bound = m->max_id,
+              .err = err,
+              .errn = errn,
+              .get_max = GET_CHECKS_MAX,
+              .absent_max = ABSENT_CHECKS_MAX};
     memset(rep, 0, sizeof *rep);
     scan_all(&c, ta, tb);
     rep->keys = c.nkeys;

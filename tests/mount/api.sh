@@ -49,7 +49,7 @@ KEYS=(
     '.x' 'v-dotx' '.x'
     'dirval/' 'v-dirval' 'dirval/%e'
     'empty' '""' 'empty'
-    'caf\xc3\xa9 menu' 'v-utf8' 'café menu'
+    'caf\xc3\xa9\smenu' 'v-utf8' 'café menu'
 )
 NK=$((${#KEYS[@]} / 3))
 

@@ -1,11 +1,13 @@
 /*
  * test_keys.c - the key<->path codec (fs/keys.c, specified by fs/KEYS.md):
- * the worked examples of KEYS.md as exact assertions, seeded random keys
- * with every byte value, many '/', '%', NUL, '.', empty and long components
- * (round trip, name rules, no two keys share a path), mutated paths (any
- * accepted spelling is the canonical one), split boundaries, conflict
- * names, and the length limits (outputs in exact-size heap buffers, so ASan
- * sees any overrun).
+ * the worked examples of KEYS.md as exact assertions, names with '%' that
+ * people type (canonical: key == name), seeded random keys with every byte
+ * value, many '/', '%' (followed by hex digits, 'e', '+', 'f', ...), NUL,
+ * '.', empty and long components (round trip, name rules, no two keys share
+ * a path), every short key and every short name over the bytes that matter
+ * to escapes, mutated paths (any accepted spelling is the canonical one),
+ * split boundaries, conflict names, and the length limits (outputs in
+ * exact-size heap buffers, so ASan sees any overrun).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,11 +114,32 @@ static const struct example examples[] = {
     EX("logs/2026/x", "logs/2026/x"),
     EX("caf\xc3\xa9 menu", "caf\xc3\xa9 menu"),
     EX("\x01\x7f\xff", "\x01\x7f\xff"),
-    EX("50%/x", "50%25/x"),
+    EX("100%", "100%"),
+    EX("50%.txt", "50%.txt"),
+    EX("50%/x", "50%/x"),
+    EX("a%41b", "a%41b"),
+    EX("%d", "%d"),
+    EX("%", "%"),
+    EX("%%", "%%"),
+    EX("%2e", "%2e"),
+    EX("%25", "%2525"),
+    EX("%00", "%2500"),
+    EX("%2E", "%252E"),
+    EX("x%2Ey", "x%252Ey"),
+    EX("%%25", "%%2525"),
+    EX("%e", "%25e"),
+    EX("%ex", "%ex"),
+    EX("x%e", "x%e"),
+    EX("%+", "%25+"),
+    EX("a%+", "a%25+"),
+    EX("%+x", "%+x"),
+    EX("%f", "%25f"),
+    EX("a%f", "a%25f"),
+    EX("%%f", "%%25f"),
+    EX("%f/x", "%25f/x"),
+    EX("a%\0", "a%%00"),
     EX("a\0b", "a%00b"),
     EX("\0", "%00"),
-    EX("%e", "%25e"),
-    EX("%2E", "%252E"),
     EX("", "%e"),
     EX("/a", "%e/a"),
     EX("a//b", "a/%e/b"),
@@ -186,6 +209,42 @@ static void test_examples_long(void **state)
     expect_roundtrip(key, 263, p, plen);
     free(p);
 
+    /* a x 252 + "%25": that '%' is written %25, which does not fit after
+     * 252 bytes, so the first name holds 252 */
+    memset(key, 'a', 252);
+    memcpy(key + 252, "%25", 3);
+    p = key_path(key, 255, &plen);
+    snprintf(expect, sizeof(expect), "%s%%+/%%2525", a252);
+    assert_string_equal(p, expect);
+    expect_roundtrip(key, 255, p, plen);
+    free(p);
+
+    /* a x 252 + '%' + b x 10: a literal '%' ends the first name ("%%+") */
+    memset(key, 'a', 252);
+    key[252] = '%';
+    memset(key + 253, 'b', 10);
+    p = key_path(key, 263, &plen);
+    snprintf(expect, sizeof(expect), "%s%%%%+/bbbbbbbbbb", a252);
+    assert_string_equal(p, expect);
+    expect_roundtrip(key, 263, p, plen);
+    free(p);
+
+    /* a x 253 + "%+": the last byte makes that '%' an escape, and the cut
+     * comes before it; a x 253 + "%e" fits in one name and stays literal */
+    memset(key, 'a', 253);
+    memcpy(key + 253, "%+", 2);
+    p = key_path(key, 255, &plen);
+    snprintf(expect, sizeof(expect), "%s%%+/%%25+", a253);
+    assert_string_equal(p, expect);
+    expect_roundtrip(key, 255, p, plen);
+    free(p);
+    memcpy(key + 253, "%e", 2);
+    p = key_path(key, 255, &plen);
+    snprintf(expect, sizeof(expect), "%s%%e", a253);
+    assert_string_equal(p, expect);
+    expect_roundtrip(key, 255, p, plen);
+    free(p);
+
     /* 600 bytes of NUL: 84 escapes (252 bytes) per continued name */
     memset(key, 0, 600);
     int nnames;
@@ -234,8 +293,37 @@ static void test_examples_conflict(void **state)
     snprintf(expect, sizeof(expect), "%s%%+/aa%%f", a253);
     assert_string_equal(out, expect);
 
-    /* a x 251 + %00: the cut is before the escape */
     char name[260];
+    /* a x 253 + "%e": the rest "%e" is literal (it does not start the
+     * component), so the name is "%e%f" inside the continuation directory */
+    memset(name, 'a', 253);
+    memcpy(name + 253, "%e", 2);
+    assert_int_equal(fsk_conflict_name(name, 255, out, sizeof(out), &n), 0);
+    snprintf(expect, sizeof(expect), "%s%%+/%%e%%f", a253);
+    assert_string_equal(out, expect);
+    assert_int_equal(n, 260);
+    uint8_t pk[300];
+    memcpy(pk, name, 255);
+    expect_roundtrip(pk, 255, out, n);
+    /* the same names without the suffix are not a key: "%e" there would
+     * be literal, and a x 253 + "%e" fits in one name */
+    snprintf(expect, sizeof(expect), "%s%%+/%%e", a253);
+    expect_rc(expect, strlen(expect), -ENOENT);
+    /* a x 252 + '%' + "x": the literal '%' ends the piece */
+    memset(name, 'a', 252);
+    memcpy(name + 252, "%x", 2);
+    assert_int_equal(fsk_conflict_name(name, 254, out, sizeof(out), &n), 0);
+    snprintf(expect, sizeof(expect), "%.252s%%%%+/x%%f", a253);
+    assert_string_equal(out, expect);
+    memcpy(pk, name, 254);
+    expect_roundtrip(pk, 254, out, n);
+    /* a x 251 + "%255" decodes to a x 251 + "%5", whose '%' needs no
+     * escape: not a canonical name, so it has no conflict form */
+    memset(name, 'a', 251);
+    memcpy(name + 251, "%255", 4);
+    assert_int_equal(fsk_conflict_name(name, 255, out, sizeof(out), &n), -EINVAL);
+
+    /* a x 251 + %00: the cut is before the escape */
     memset(name, 'a', 251);
     memcpy(name + 251, "%00", 3);
     assert_int_equal(fsk_conflict_name(name, 254, out, sizeof(out), &n), 0);
@@ -244,8 +332,9 @@ static void test_examples_conflict(void **state)
 
     /* the conflict spellings decode to the plain key */
     static const struct example cx[] = {
-        EX("a", "a%f"),           EX("x/a", "x/a%f"), EX("", "%e%f"),
-        EX(".snap", "%2Esnap%f"), EX(".", "%2E%f"),   EX("d/", "d/%e%f"),
+        EX("a", "a%f"),     EX("x/a", "x/a%f"), EX("", "%e%f"),     EX(".snap", "%2Esnap%f"),
+        EX(".", "%2E%f"),   EX("d/", "d/%e%f"), EX("%", "%%f"),     EX("100%", "100%%f"),
+        EX("%f", "%25f%f"), EX("%e", "%25e%f"), EX("%+", "%25+%f"), EX("%25", "%2525%f"),
     };
     for (size_t i = 0; i < sizeof(cx) / sizeof(cx[0]); i++)
         expect_roundtrip((const uint8_t *)cx[i].key, cx[i].klen, cx[i].path, strlen(cx[i].path));
@@ -276,13 +365,17 @@ static void test_examples_conflict(void **state)
 static void test_noncanonical(void **state)
 {
     (void)state;
+    /* Among them: an escape where a literal '%' would do (one spelling per
+     * key: "%25" is not the key "%"), and a literal '%' that reads as a
+     * marker ("%f" at the end of a name). */
     static const char *bad[] = {
-        "",     "/",      "a/",      "/a",        "a//b",   ".",           "..",       "a/.",
-        "a/..", "%",      "a%",      "%2",        "%0",     "%zz",         "%2e",      "%2f",
-        "%2F",  "%41",    "%61",     "%E",        "%e%e",   "a%e",         "%ea",      "%E%f",
-        "%2Ex", "%2E%2E", "%2E..",   "x%2E",      ".snap",  "a/%2Esnap",   "%2Esnapx", "%+",
-        "a%+",  "%f",     "a%f%f",   "a%f/b",     "%e%f/x", "a%F",         "%ff",      "%25%2",
-        "a%+b", "%+%f",   ".snap%f", "a/%2E.%2E", "%00%2E", "x/%2Esnap%f",
+        "",        "/",         "a/",     "/a",          "a//b",  ".",      "..",        "a/.",
+        "a/..",    "%2Ex",      "%2E%2E", "%2E..",       "x%2E",  ".snap",  "a/%2Esnap", "%2Esnapx",
+        "%+",      "a%+",       "%f",     "a%f%f",       "a%f/b", "%e%f/x", "%25%2",     "%+%f",
+        ".snap%f", "a/%2E.%2E", "%00%2E", "x/%2Esnap%f", "%25",   "100%25", "%25d",      "a%25b",
+        "a%25",    "%25%25",    "%%25",   "%252",        "%2541", "%25e%",  "x%25e",     "%25ex",
+        "%25+x",   "%25fx",     "%25%f",  "50%25.txt",   "%2520", "x/%25",  "%255",      "x/%f",
+        "%f/x",    "%e/%+",     "%%f/x",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         expect_rc(bad[i], strlen(bad[i]), -ENOENT);
@@ -321,6 +414,58 @@ static void test_noncanonical(void **state)
     free(a);
 }
 
+/* Names people type with '%' in them are canonical: the key is the name,
+ * at the root and below it, and the conflict form works too. */
+static void test_percent_names(void **state)
+{
+    (void)state;
+    static const char *names[] = {
+        "100%", "50%.txt", "%d",   "a%b",  "%",        "%%",  "%%%",   "%s-%d.log", "a%41b",
+        "%2e",  "%2",      "%0",   "%zz",  "%E",       "%F",  "%ff",   "%e%e",      "a%e",
+        "%ea",  "%+x",     "a%+b", "x%y%", "%-",       "%.",  "%..",   "%2F",       "100%%",
+        "%0A",  "%20",     "%e%",  "5%",   "50 % off", "%%e", "%20%2", "%f%",       "%+%",
+    };
+    uint8_t b[FSK_NAME_MAX];
+    char buf[600], out[FSK_NAME_MAX + 6];
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *nm = names[i];
+        size_t n = strlen(nm), got, plen;
+        bool more = true;
+        for (int root = 0; root < 2; root++) {
+            assert_int_equal(fsk_name_to_bytes(nm, n, root, b, sizeof(b), &got, &more), 0);
+            assert_int_equal(got, n);
+            assert_memory_equal(b, nm, n);
+            assert_false(more);
+        }
+        char *p = key_path((const uint8_t *)nm, n, &plen);
+        if (strcmp(p, nm) != 0)
+            fail_msg("key \"%s\" is shown as \"%s\"", nm, p);
+        free(p);
+        expect_roundtrip((const uint8_t *)nm, n, nm, n);
+        snprintf(buf, sizeof(buf), "dir/%s", nm);
+        expect_roundtrip((const uint8_t *)buf, n + 4, buf, n + 4);
+        snprintf(buf, sizeof(buf), "%s/x", nm);
+        expect_roundtrip((const uint8_t *)buf, n + 2, buf, n + 2);
+        assert_int_equal(fsk_conflict_name(nm, n, out, sizeof(out), &got), 0);
+        snprintf(buf, sizeof(buf), "%s%%f", nm);
+        assert_string_equal(out, buf);
+        expect_roundtrip((const uint8_t *)nm, n, out, got);
+    }
+
+    /* The name "%25" is not canonical: it decodes to the key "%", which is
+     * shown as "%"; the 3-byte key "%25" is shown as "%2525". */
+    size_t plen;
+    expect_rc("%25", 3, -ENOENT);
+    char *p = key_path((const uint8_t *)"%", 1, &plen);
+    assert_string_equal(p, "%");
+    free(p);
+    p = key_path((const uint8_t *)"%25", 3, &plen);
+    assert_string_equal(p, "%2525");
+    free(p);
+    expect_rc("100%25", 6, -ENOENT);
+    expect_roundtrip((const uint8_t *)"100%", 4, "100%", 4);
+}
+
 static void test_name_api(void **state)
 {
     (void)state;
@@ -353,6 +498,47 @@ static void test_name_api(void **state)
     assert_int_equal(n, 251);
     assert_true(more);
 
+    /* The '%' spelling at the end of a continued piece: judged where the
+     * piece alone decides, accepted where the next name decides. */
+    static const struct {
+        const char *end; /* the last 5 content bytes of a 253-byte piece */
+        int rc;
+        size_t n;
+    } pieces[] = {
+        {"z%25x", -ENOENT, 251},                    /* "%x...": the escape is never needed */
+        {"%25xy", -ENOENT, 251},                    /* '%' followed by "xy" */
+        {"%2500", 0, 251},                          /* '%' followed by "00" */
+        {"zz%25", 0, 251},                          /* the next name decides */
+        {"z%250", 0, 251},                          /* "0" + the next name decides */
+        {"z%252", 0, 251},       {"zzz%2", 0, 253}, /* literal '%', then '2' */
+        {"zzzz%", 0, 253},                          /* literal '%' ends the piece: "%%+" */
+        {"zzz%+", 0, 253},                          /* literal "%+" before the marker */
+        {"zzz%f", 0, 253},                          /* literal "%f" before the marker */
+        {"zz%2E", -ENOENT, 251},                    /* a '.' is never escaped there */
+    };
+    for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+        memset(name, 'z', 248);
+        memcpy(name + 248, pieces[i].end, 5);
+        memcpy(name + 253, "%+", 2);
+        int rc = fsk_name_to_bytes(name, 255, false, b, sizeof(b), &n, &more);
+        if (rc != pieces[i].rc)
+            fail_msg("piece ending \"%s\": rc %d, want %d", pieces[i].end, rc, pieces[i].rc);
+        if (rc == 0) {
+            assert_int_equal(n, pieces[i].n);
+            assert_true(more);
+        }
+    }
+    /* a whole name: "%e" is the empty component, "%25e" the key "%e" */
+    assert_int_equal(fsk_name_to_bytes("%25e", 4, false, b, sizeof(b), &n, &more), 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(b, "%e", 2);
+    assert_int_equal(fsk_name_to_bytes("%25", 3, false, b, sizeof(b), &n, &more), -ENOENT);
+    assert_int_equal(fsk_name_to_bytes("%", 1, false, b, sizeof(b), &n, &more), 0);
+    assert_int_equal(n, 1);
+    assert_false(more);
+    memset(name, 'z', 255); /* restore the 253-byte piece used below */
+    memcpy(name + 253, "%+", 2);
+
     /* fsk_component_to_names: at_root, '/', nnames, too-small buffer */
     char out[64];
     int nn;
@@ -366,10 +552,12 @@ static void test_name_api(void **state)
     assert_int_equal(
         fsk_component_to_names((const uint8_t *)"a/b", 3, false, out, sizeof(out), &n, &nn),
         -EINVAL);
-    assert_int_equal(fsk_component_to_names((const uint8_t *)"%", 1, false, out, 3, &n, &nn),
+    assert_int_equal(fsk_component_to_names((const uint8_t *)"%e", 2, false, out, 4, &n, &nn),
                      -ENAMETOOLONG);
-    assert_int_equal(fsk_component_to_names((const uint8_t *)"%", 1, false, out, 4, &n, &nn), 0);
-    assert_string_equal(out, "%25");
+    assert_int_equal(fsk_component_to_names((const uint8_t *)"%e", 2, false, out, 5, &n, &nn), 0);
+    assert_string_equal(out, "%25e");
+    assert_int_equal(fsk_component_to_names((const uint8_t *)"%", 1, false, out, 2, &n, &nn), 0);
+    assert_string_equal(out, "%");
 
     /* conflict helpers */
     size_t plain;
@@ -381,11 +569,19 @@ static void test_name_api(void **state)
     assert_false(fsk_is_conflict_name("a", 1, &plain));
     assert_false(fsk_is_conflict_name("a%F", 3, &plain));
     assert_false(fsk_is_conflict_name("a%+%f", 5, &plain));
-    static const char *notplain[] = {"", ".", "..", "a%f", "a/b", "%", "x%+", "%2e"};
+    static const char *notplain[] = {"",    ".",      "..", "a%f", "a/b",  "x%+",
+                                     "%25", "100%25", "%f", "%+",  "%2Ex", "%e%f"};
     for (size_t i = 0; i < sizeof(notplain) / sizeof(notplain[0]); i++)
         assert_int_equal(fsk_conflict_name(notplain[i], strlen(notplain[i]), out, sizeof(out), &n),
                          -EINVAL);
     assert_int_equal(fsk_conflict_name(name, 255, out, sizeof(out), &n), -EINVAL); /* a%+ */
+    static const char *plainpct[][2] = {
+        {"%", "%%f"}, {"100%", "100%%f"}, {"%25e", "%25e%f"}, {"%25f", "%25f%f"}, {"%2e", "%2e%f"}};
+    for (size_t i = 0; i < sizeof(plainpct) / sizeof(plainpct[0]); i++) {
+        assert_int_equal(
+            fsk_conflict_name(plainpct[i][0], strlen(plainpct[i][0]), out, sizeof(out), &n), 0);
+        assert_string_equal(out, plainpct[i][1]);
+    }
     assert_int_equal(fsk_conflict_name("ab", 2, out, 4, &n), -ENAMETOOLONG);
     assert_int_equal(fsk_conflict_name("ab", 2, out, 5, &n), 0);
 }
@@ -402,9 +598,14 @@ static void test_limits(void **state)
     assert_non_null(back);
 
     /* the worst cases for path length fit in 4 * klen + 8 */
-    const uint8_t fills[] = {0, '/', '%'};
-    for (size_t f = 0; f < sizeof(fills); f++) {
-        memset(k, fills[f], max);
+    static const struct {
+        const char *s;
+        size_t n;
+    } fills[] = {{"\0", 1},  {"/", 1},   {"%", 1},   {"%25", 3},
+                 {"%00", 3}, {"%e/", 3}, {"%\0", 2}, {"%+/", 3}};
+    for (size_t f = 0; f < sizeof(fills) / sizeof(fills[0]); f++) {
+        for (size_t i = 0; i < max; i++)
+            k[i] = (uint8_t)fills[f].s[i % fills[f].n];
         char *p = key_path(k, max, &plen);
         assert_true(plen < path_cap(max));
         assert_int_equal(path_key(p, plen, back, max, &klen), 0);
@@ -470,7 +671,7 @@ static size_t random_key(uint8_t *k, size_t cap)
     while (n < want && n < cap) {
         uint8_t chunk[700];
         size_t cl = 0;
-        switch (rnd_below(14)) {
+        switch (rnd_below(17)) {
         case 0:
         case 1:
             chunk[cl++] = (uint8_t)rnd();
@@ -497,15 +698,27 @@ static size_t random_key(uint8_t *k, size_t cap)
             memcpy(chunk, ".snap/", cl = 6);
             break;
         case 9: { /* a long run, often across the 253/255 limits */
-            static const uint8_t fill[] = {'a', 0, '%', '.', 0xff};
+            static const uint8_t fill[] = {'a', 0, '%', '.', 0xff, '2', '5', '0'};
             cl = 240 + rnd_below(rnd_below(2) ? 30 : 460);
             memset(chunk, fill[rnd_below(sizeof(fill))], cl);
-            for (size_t j = rnd_below(4); j > 0; j--)
-                chunk[rnd_below(cl)] = rnd_below(2) ? 0 : '%';
+            for (size_t j = rnd_below(6); j > 0; j--) {
+                static const char mix[] = "%%%\0\0"
+                                          "0125Ee+f";
+                chunk[rnd_below(cl)] = (uint8_t)mix[rnd_below(sizeof(mix) - 1)];
+            }
+            break;
+        }
+        case 11:
+        case 12: { /* '%' and what may follow it in an escape or a marker */
+            static const char after[] = "0125EeFf+.%a/";
+            chunk[cl++] = '%';
+            for (size_t w = rnd_below(4); w > 0; w--)
+                chunk[cl++] = rnd_below(8) ? (uint8_t)after[rnd_below(sizeof(after) - 1)] : 0;
             break;
         }
         case 10: {
-            static const char *lits[] = {"%e", "%2E", "%+", "%f", "%25", "\xc3\xa9", "//"};
+            static const char *lits[] = {"%e",  "%2E",  "%+",  "%f",       "%25",
+                                         "%00", "%%25", "%2e", "\xc3\xa9", "//"};
             const char *l = lits[rnd_below(sizeof(lits) / sizeof(lits[0]))];
             memcpy(chunk, l, cl = strlen(l));
             break;
@@ -702,7 +915,7 @@ static void test_random_mutations(void **state)
 {
     (void)state;
     seed_rng("random_mutations");
-    static const char alpha[] = "%%%0125AEFaef+./\x01\xff";
+    static const char alpha[] = "%%%%0125AEFaef+./\x01\xff";
     uint8_t k[2100];
     uint8_t *back = malloc(TALUS_MAX_KEY);
     assert_non_null(back);
@@ -724,10 +937,19 @@ static void test_random_mutations(void **state)
             size_t ml = plen, at = rnd_below(plen);
             memcpy(m, p, plen);
             char ch = alpha[rnd_below(sizeof(alpha) - 1)];
-            switch (rnd_below(4)) {
+            switch (rnd_below(5)) {
             case 0:
                 m[at] = ch;
                 break;
+            case 4: { /* insert an escape or a marker */
+                static const char *ins[] = {"%25", "%00", "%2E", "%+", "%f", "%e", "%%"};
+                const char *in = ins[rnd_below(sizeof(ins) / sizeof(ins[0]))];
+                size_t il = strlen(in);
+                memmove(m + at + il, m + at, plen - at);
+                memcpy(m + at, in, il);
+                ml += il;
+                break;
+            }
             case 1:
                 memmove(m + at + 1, m + at, plen - at);
                 m[at] = ch;
@@ -771,18 +993,22 @@ static void test_random_mutations(void **state)
     free(back);
 }
 
-/* Every split boundary: a x i + escaped byte + a x j, both forms. */
+/* Every split boundary: a x i + something + a x j, both forms. */
 static void test_split_boundaries(void **state)
 {
     (void)state;
+    static const struct {
+        const char *s;
+        size_t n;
+    } ins[] = {{"", 0},   {"\0", 1}, {"%", 1},  {"%25", 3}, {"%00", 3}, {"%2E", 3},
+               {"%+", 2}, {"%f", 2}, {"%e", 2}, {"%%", 2},  {"%\0", 2}, {"%2", 2}};
     uint8_t k[800];
     for (size_t i = 240; i <= 262; i++) {
         for (size_t j = 0; j <= 300; j += (j < 20 ? 1 : 7)) {
-            for (int esc = 0; esc < 3; esc++) {
-                size_t klen = i + j + (esc ? 1 : 0);
+            for (size_t e = 0; e < sizeof(ins) / sizeof(ins[0]); e++) {
+                size_t klen = i + j + ins[e].n;
                 memset(k, 'a', klen);
-                if (esc)
-                    k[i] = esc == 1 ? 0 : '%';
+                memcpy(k + i, ins[e].s, ins[e].n);
                 size_t plen;
                 char *p = key_path(k, klen, &plen);
                 check_names(p, plen);
@@ -808,6 +1034,149 @@ static void test_split_boundaries(void **state)
     }
 }
 
+/* ---- exhaustive small cases ---- */
+
+/* Round trip of a key, with stack buffers (the exhaustive tests run a few
+ * hundred thousand keys), in the plain and in the conflict form. */
+static void roundtrip_small(const uint8_t *k, size_t klen)
+{
+    char p[4 * 300 + 8], c[4 * 300 + 16];
+    uint8_t back[300];
+    size_t plen, got;
+    assert_true(klen <= 300);
+    assert_int_equal(fsk_key_to_path(k, klen, p, sizeof(p), &plen), 0);
+    check_names(p, plen);
+    if (fsk_path_to_key(p, plen, back, sizeof(back), &got) != 0 || got != klen ||
+        memcmp(back, k, klen) != 0)
+        fail_msg("path \"%.*s\" does not give its key back", (int)plen, p);
+    const char *last = memrchr(p, '/', plen);
+    size_t pre = last ? (size_t)(last - p) + 1 : 0, cn;
+    memcpy(c, p, pre);
+    assert_int_equal(fsk_conflict_name(p + pre, plen - pre, c + pre, sizeof(c) - pre, &cn), 0);
+    if (fsk_path_to_key(c, pre + cn, back, sizeof(back), &got) != 0 || got != klen ||
+        memcmp(back, k, klen) != 0)
+        fail_msg("conflict path \"%.*s\" does not give its key back", (int)(pre + cn), c);
+}
+
+/* The bytes that matter to escapes and markers, and one that does not. */
+static const char small_alpha[] = "%025Eef+./a";
+#define SMALL_ALPHA (sizeof(small_alpha)) /* the NUL counts as a byte too */
+
+/* Every key of up to 5 bytes over small_alpha and NUL (about 270,000):
+ * each gives its key back, so no two of them share a path. */
+static void test_exhaustive_keys(void **state)
+{
+    (void)state;
+    uint8_t k[5];
+    size_t count = 0;
+    for (size_t len = 1; len <= 5; len++) {
+        size_t total = 1;
+        for (size_t i = 0; i < len; i++)
+            total *= SMALL_ALPHA;
+        for (size_t x = 0; x < total; x++) {
+            size_t v = x;
+            for (size_t i = 0; i < len; i++, v /= SMALL_ALPHA)
+                k[i] = (uint8_t)small_alpha[v % SMALL_ALPHA];
+            roundtrip_small(k, len);
+            count++;
+        }
+    }
+    printf("# exhaustive keys: %zu\n", count);
+}
+
+/* Every name of up to 5 bytes over small_alpha without '/': whatever the
+ * decoder accepts is the canonical spelling of what it returns, and
+ * fsk_name_to_bytes is exactly as strict as fsk_path_to_key for a name
+ * that is a whole component. */
+static void test_exhaustive_names(void **state)
+{
+    (void)state;
+    static const char alpha[] = "%025Eef+.a";
+    const size_t na = sizeof(alpha) - 1;
+    char path[16], canon[64];
+    uint8_t key[16], b[FSK_NAME_MAX];
+    size_t accepted = 0, count = 0;
+    for (size_t len = 1; len <= 5; len++) {
+        size_t total = 1;
+        for (size_t i = 0; i < len; i++)
+            total *= na;
+        for (size_t x = 0; x < total; x++) {
+            char name[8];
+            size_t v = x;
+            for (size_t i = 0; i < len; i++, v /= na)
+                name[i] = alpha[v % na];
+            for (int root = 0; root < 2; root++) {
+                size_t pl = 0, kl, cl, bl;
+                if (!root) {
+                    memcpy(path, "x/", 2);
+                    pl = 2;
+                }
+                memcpy(path + pl, name, len);
+                pl += len;
+                count++;
+                int rc = fsk_path_to_key(path, pl, key, sizeof(key), &kl);
+                bool conflict = fsk_is_conflict_name(name, len, NULL);
+                if (!conflict) {
+                    bool more;
+                    int nrc = fsk_name_to_bytes(name, len, root, b, sizeof(b), &bl, &more);
+                    if ((nrc == 0) != (rc == 0))
+                        fail_msg("name \"%.*s\" (root %d): name_to_bytes %d, path_to_key %d",
+                                 (int)len, name, root, nrc, rc);
+                }
+                if (rc != 0)
+                    continue;
+                accepted++;
+                assert_int_equal(fsk_key_to_path(key, kl, canon, sizeof(canon), &cl), 0);
+                if (conflict) {
+                    const char *sl = memrchr(canon, '/', cl);
+                    size_t pre = sl ? (size_t)(sl - canon) + 1 : 0, n;
+                    char tmp[64];
+                    assert_int_equal(fsk_conflict_name(canon + pre, cl - pre, tmp, sizeof(tmp), &n),
+                                     0);
+                    memcpy(canon + pre, tmp, n);
+                    cl = pre + n;
+                }
+                if (cl != pl || memcmp(canon, path, pl) != 0)
+                    fail_msg("accepted \"%.*s\", canonical \"%.*s\"", (int)pl, path, (int)cl,
+                             canon);
+            }
+        }
+    }
+    printf("# exhaustive names: %zu tried, %zu accepted (all canonical)\n", count, accepted);
+}
+
+/* Long components: a x p + every string of up to 4 bytes over the escape
+ * bytes + b x t, so every escape and marker lands on every side of the
+ * 251..255-byte cut, in the plain and in the conflict form. */
+static void test_exhaustive_cuts(void **state)
+{
+    (void)state;
+    static const char alpha[] = "%025Ef+e"; /* and NUL */
+    const size_t na = sizeof(alpha);
+    static const size_t tails[] = {0, 1, 2, 5};
+    uint8_t k[300];
+    size_t count = 0;
+    for (size_t pfx = 249; pfx <= 254; pfx++) {
+        for (size_t len = 0; len <= 4; len++) {
+            size_t total = 1;
+            for (size_t i = 0; i < len; i++)
+                total *= na;
+            for (size_t x = 0; x < total; x++) {
+                size_t v = x;
+                memset(k, 'a', pfx);
+                for (size_t i = 0; i < len; i++, v /= na)
+                    k[pfx + i] = (uint8_t)alpha[v % na];
+                for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+                    memset(k + pfx + len, 'b', tails[t]);
+                    roundtrip_small(k, pfx + len + tails[t]);
+                    count++;
+                }
+            }
+        }
+    }
+    printf("# exhaustive cuts: %zu keys\n", count);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -815,7 +1184,9 @@ int main(void)
         cmocka_unit_test(test_examples_conflict), cmocka_unit_test(test_noncanonical),
         cmocka_unit_test(test_name_api),          cmocka_unit_test(test_limits),
         cmocka_unit_test(test_random_roundtrip),  cmocka_unit_test(test_random_mutations),
-        cmocka_unit_test(test_split_boundaries),
+        cmocka_unit_test(test_split_boundaries),  cmocka_unit_test(test_percent_names),
+        cmocka_unit_test(test_exhaustive_keys),   cmocka_unit_test(test_exhaustive_names),
+        cmocka_unit_test(test_exhaustive_cuts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
