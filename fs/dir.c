@@ -12,6 +12,7 @@
  * produced in batches as the kernel asks for it, with bounded memory.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

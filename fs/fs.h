@@ -50,7 +50,6 @@ void tfs_buf_free(struct tfs_buf *b);
 
 /* ---- logging and errors ------------------------------------------------ */
 
-void tfs_log_init(int foreground, int debug);
 void tfs_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* errno for an engine error code; EIO-class errors are logged with `what`. */
 int tfs_errno(int talus_rc, const char *what);
@@ -176,7 +175,7 @@ bool tfs_is_rootlike(const struct tfs_node *n);
 /* Make a node for the root of snapshot slot s (or return the existing one). */
 int tfs_node_snaproot(struct tfs *fs, struct tfs_snap *s, const char *name,
                       struct tfs_node **out);
-void tfs_table_init(struct tfs *fs);
+int tfs_table_init(struct tfs *fs);
 void tfs_table_free(struct tfs *fs);
 
 /* ---- names: key components <-> path names (names.c) ------------------- */
@@ -377,6 +376,14 @@ void tfs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void tfs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
 void tfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
 void tfs_op_readlink(fuse_req_t req, fuse_ino_t ino);
+
+/* After directory `name` below parent went away (rmdir, rename): a file
+ * with the same key is shown under the plain name again. REQUIRES ns. */
+void tfs_unconflict(struct tfs *fs, struct tfs_node *parent, const char *name,
+                    const uint8_t *key, size_t klen);
+/* Chain directories (TFS_CONT) from dir up that no key spells any more
+ * disappear. REQUIRES fs->ns. */
+void tfs_drop_empty_chain(struct tfs *fs, struct tfs_node *dir);
 
 /* rename.c */
 void tfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,

@@ -101,12 +101,30 @@ static void grow(struct tfs *fs)
     free(on);
 }
 
-void tfs_table_init(struct tfs *fs)
+static void attach(struct tfs *fs, struct tfs_node *n);
+static struct tfs_node *new_node(struct tfs *fs, struct tfs_node *parent, const char *name,
+                                 size_t namelen, const uint8_t *seg, size_t seglen,
+                                 uint8_t kind);
+
+int tfs_table_init(struct tfs *fs)
 {
     fs->nbuckets = 1024;
     fs->by_ino = calloc(fs->nbuckets, sizeof *fs->by_ino);
     fs->by_name = calloc(fs->nbuckets, sizeof *fs->by_name);
     fs->next_ino = 3;
+    if (!fs->by_ino || !fs->by_name)
+        return -ENOMEM;
+    fs->root = new_node(fs, NULL, "", 0, NULL, 0, TFS_ROOT);
+    if (!fs->root)
+        return -ENOMEM;
+    fs->root->ino = FUSE_ROOT_ID;
+    attach(fs, fs->root);
+    fs->snapdir = new_node(fs, fs->root, ".snap", 5, NULL, 0, TFS_SNAPDIR);
+    if (!fs->snapdir)
+        return -ENOMEM;
+    fs->snapdir->ino = TFS_SNAPDIR_INO;
+    attach(fs, fs->snapdir);
+    return 0;
 }
 
 static struct tfs_node *find_ino(struct tfs *fs, uint64_t ino)
@@ -385,8 +403,7 @@ static int key_locked(struct tfs_node *n, struct tfs_buf *out)
     }
     if (len > TALUS_MAX_KEY + 1)
         return -ENAMETOOLONG;
-    int rc = tfs_buf_add(out, NULL, 0);
-    if (rc == 0 && out->cap < len) {
+    if (out->cap < len) {
         uint8_t *p = realloc(out->p, len);
         if (!p)
             return -ENOMEM;

@@ -9,13 +9,16 @@
  *    key back (no two keys share a path; every key is visible);
  *  - a name that is not the canonical encoding of anything decodes to an
  *    error (lookup of it is ENOENT), so each key has one spelling only;
- *  - the escape character (%) is itself escaped; NUL bytes, empty
- *    components (a//b, a leading '/'), "." and "..", components longer
- *    than 255 bytes after escaping (split across several names with a
- *    continuation marker), and a root component named ".snap" all get
- *    escapes;
- *  - a directory marker is the key "dir/" with an EMPTY value; keys ending
- *    in '/' are handled by fsk_split (the caller decides marker vs file);
+ *  - the only escapes are %00 (NUL), %25 ('%'), %2E (first '.' of "."
+ *    / ".." / a root ".snap"), the whole name %e (empty component: a//b, a
+ *    leading '/'), and the markers %+ (a component longer than 255 bytes
+ *    after escaping continues in the next name) and %f (conflict suffix);
+ *    any other '%' is a literal byte, so "100%" is the name "100%". A '%'
+ *    of a key is written %25 only where a literal one would read as an
+ *    escape (before 00/25/2E, before a last '+'/'f', the component "%e");
+ *  - a directory marker is the key "dir/" with an EMPTY value; the codec
+ *    maps keys ending in '/' like any other (the last component is empty:
+ *    "dir/%e") and the caller decides marker vs file;
  *  - a key that is both a file and a directory prefix ("a" and "a/b") is
  *    shown as the directory "a" plus a file whose name carries the
  *    conflict suffix (fsk_conflict_name), both visible and reversible.
@@ -43,7 +46,9 @@ int fsk_component_to_names(const uint8_t *comp, size_t n, bool at_root, char *ou
 
 /* Decode one path name. *more is set when the name ends with the
  * continuation marker (the component continues in the next name).
- * -ENOENT if the name is not a canonical encoding. */
+ * -ENOENT if the name is not a canonical encoding. The name is judged
+ * alone, as the first name of its component; a name below a continuation
+ * directory is only validated by fsk_path_to_key on the whole chain. */
 int fsk_name_to_bytes(const char *name, size_t n, bool at_root, uint8_t *out, size_t cap,
                       size_t *outlen, bool *more);
 
@@ -52,8 +57,10 @@ int fsk_key_to_path(const uint8_t *key, size_t klen, char *out, size_t cap, size
 int fsk_path_to_key(const char *path, size_t plen, uint8_t *out, size_t cap, size_t *outlen);
 
 /* The name under which the FILE "name" is shown when a directory of the
- * same name exists too (e.g. "a" -> "a%file"); and the reverse test:
- * returns true and the plain name length if `name` carries the suffix. */
+ * same name exists too (e.g. "a" -> "a%f"; a 254/255-byte name becomes two
+ * names, "piece%+/rest%f"; out needs FSK_NAME_MAX + 6 bytes); and the
+ * reverse test: returns true and the plain name length if `name` carries
+ * the suffix. */
 int fsk_conflict_name(const char *name, size_t n, char *out, size_t cap, size_t *outlen);
 bool fsk_is_conflict_name(const char *name, size_t n, size_t *plain_len);
 

@@ -262,7 +262,7 @@ void tfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const cha
 
 /* The chain directories (TFS_CONT) above a removed key that no key spells
  * any more disappear; tell the kernel. */
-static void drop_empty_chain(struct tfs *fs, struct tfs_node *dir)
+void tfs_drop_empty_chain(struct tfs *fs, struct tfs_node *dir)
 {
     struct tfs_buf key = {0};
     struct tfs_view live = {NULL};
@@ -279,8 +279,8 @@ static void drop_empty_chain(struct tfs *fs, struct tfs_node *dir)
 
 /* After directory "name" went away, a file with the same key is shown
  * under the plain name instead of the conflict form. */
-static void unconflict(struct tfs *fs, struct tfs_node *parent, const char *name,
-                       const uint8_t *key, size_t klen)
+void tfs_unconflict(struct tfs *fs, struct tfs_node *parent, const char *name,
+                    const uint8_t *key, size_t klen)
 {
     struct tfs_view live = {NULL};
     struct tfs_probe p;
@@ -358,8 +358,8 @@ static int remove_entry(struct tfs *fs, struct tfs_node *parent, struct tfs_node
     if (rc == 0) {
         tfs_node_unlink(fs, n);
         if (dir)
-            unconflict(fs, parent, n->name, key.p, key.n - 1);
-        drop_empty_chain(fs, parent);
+            tfs_unconflict(fs, parent, n->name, key.p, key.n - 1);
+        tfs_drop_empty_chain(fs, parent);
     }
 out:
     pthread_rwlock_unlock(&fs->ns);

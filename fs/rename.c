@@ -31,13 +31,12 @@ struct span {
     struct tfs_buf key; /* directories: with the trailing '/' */
 };
 
-static int span_init(struct tfs *fs, struct tfs_node *n, const uint8_t *key, size_t klen,
-                     struct span *s)
+static int span_init(const uint8_t *key, size_t klen, bool dir, struct span *s)
 {
     memset(s, 0, sizeof *s);
-    s->dir = n ? n->kind == TFS_DIR : false;
-    int rc = n ? tfs_node_key(fs, n, &s->key) : tfs_buf_set(&s->key, key, klen);
-    if (rc == 0 && s->dir)
+    s->dir = dir;
+    int rc = tfs_buf_set(&s->key, key, klen);
+    if (rc == 0 && dir)
         rc = tfs_buf_add(&s->key, "/", 1);
     return rc;
 }
@@ -140,7 +139,8 @@ struct rn {
     const char *name, *newname;
     unsigned flags;
     struct tfs_res r;
-    struct span s, d;
+    struct tfs_buf skey;     /* the source's key (no trailing '/') */
+    struct span s, d, s_to, d_to; /* what goes away, where it goes */
 };
 
 /* Under fs->ns (write): check, build and commit the batch. */
@@ -160,21 +160,26 @@ static int rename_commit(struct rn *x)
         if (!p.dir || x->src->kind != TFS_FILE)
             return -EINVAL;
     }
-    int rc = span_init(fs, x->src, NULL, 0, &x->s);
+    bool sdir = x->src->kind == TFS_DIR, ddir = x->dst && x->dst->kind == TFS_DIR;
+    int rc = tfs_node_key(fs, x->src, &x->skey);
+    const uint8_t *dk = x->r.key.p;
+    size_t dkl = x->r.key.n;
     if (rc == 0)
-        rc = span_init(fs, x->dst, x->r.key.p, x->r.key.n, &x->d);
+        rc = span_init(x->skey.p, x->skey.n, sdir, &x->s);
+    if (rc == 0)
+        rc = span_init(dk, dkl, ddir, &x->d);
+    if (rc == 0)
+        rc = span_init(dk, dkl, sdir, &x->s_to);
+    if (rc == 0)
+        rc = span_init(x->skey.p, x->skey.n, ddir, &x->d_to);
     if (rc < 0)
         return rc;
-    if (!x->dst) {
-        x->d.dir = x->s.dir;
-        if (x->d.dir && (rc = tfs_buf_add(&x->d.key, "/", 1)) < 0)
-            return rc;
-    } else if (!exchange) {
-        if (x->s.dir && !x->d.dir)
+    if (x->dst && !exchange) {
+        if (sdir && !ddir)
             return -ENOTDIR;
-        if (!x->s.dir && x->d.dir)
+        if (!sdir && ddir)
             return -EISDIR;
-        if (x->d.dir && (rc = dir_empty(fs, &x->d)) < 0)
+        if (ddir && (rc = dir_empty(fs, &x->d)) < 0)
             return rc;
     }
 
@@ -186,9 +191,9 @@ static int rename_commit(struct rn *x)
     if (rc == 0 && x->dst)
         rc = span_delete(&tx, &x->d);
     if (rc == 0)
-        rc = span_copy(&tx, &x->s, &x->d);
+        rc = span_copy(&tx, &x->s, &x->s_to);
     if (rc == 0 && exchange)
-        rc = span_copy(&tx, &x->d, &x->s);
+        rc = span_copy(&tx, &x->d, &x->d_to);
     if (rc == 0 && x->p != x->np && !exchange) {
         /* The source's directory may be left empty: keep it. */
         struct tfs_buf hi = {0};
@@ -263,20 +268,18 @@ static int do_rename(struct rn *x)
     if (rc == 0) {
         bool src_dir = x->src->kind == TFS_DIR;
         char *oldname = strdup(x->src->name);
-        struct tfs_buf oldkey = {0};
-        if (x->s.key.n && tfs_buf_set(&oldkey, x->s.key.p, x->s.key.n - (src_dir ? 1 : 0)) < 0)
-            oldkey.n = 0;
         if (x->flags & RENAME_EXCHANGE) {
             uint8_t *seg = malloc(x->src->seglen ? x->src->seglen : 1);
             size_t seglen = x->src->seglen;
             bool conflict = x->src->conflict;
             if (seg && seglen)
                 memcpy(seg, x->src->seg, seglen);
-            rc = tfs_node_move(fs, x->src, x->np, x->newname, x->r.seg.p, x->r.seg.n,
-                               x->r.kind == TFS_RES_CONFLICT);
-            if (rc == 0 && seg)
-                rc = tfs_node_move(fs, x->dst, x->p, oldname ? oldname : x->name, seg, seglen,
-                                   conflict);
+            rc = seg && oldname ? 0 : -ENOMEM;
+            if (rc == 0)
+                rc = tfs_node_move(fs, x->src, x->np, x->newname, x->r.seg.p, x->r.seg.n,
+                                   x->r.kind == TFS_RES_CONFLICT);
+            if (rc == 0)
+                rc = tfs_node_move(fs, x->dst, x->p, oldname, seg, seglen, conflict);
             free(seg);
         } else {
             if (x->dst)
@@ -295,14 +298,10 @@ static int do_rename(struct rn *x)
         }
         /* A file that shared its key with the moved directory loses the
          * conflict suffix. */
-        if (src_dir && !(x->flags & RENAME_EXCHANGE) && oldname && oldkey.n) {
-            struct tfs_probe p;
-            struct tfs_view live = {NULL};
-            if (tfs_probe_key(fs, live, oldkey.p, oldkey.n, &p) == 0 && p.file)
-                tfs_inval_inode(fs, x->p->ino);
-        }
+        if (src_dir && !(x->flags & RENAME_EXCHANGE))
+            tfs_unconflict(fs, x->p, x->name, x->skey.p, x->skey.n);
+        tfs_drop_empty_chain(fs, x->p);
         free(oldname);
-        tfs_buf_free(&oldkey);
     }
     pthread_rwlock_unlock(&fs->ns);
     return rc;
@@ -323,8 +322,11 @@ void tfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino
     int rc = x.p && x.np ? do_rename(&x) : -ESTALE;
     fuse_reply_err(req, -rc);
     tfs_res_free(&x.r);
+    tfs_buf_free(&x.skey);
     tfs_buf_free(&x.s.key);
     tfs_buf_free(&x.d.key);
+    tfs_buf_free(&x.s_to.key);
+    tfs_buf_free(&x.d_to.key);
     tfs_node_put(fs, x.src);
     tfs_node_put(fs, x.dst);
     tfs_node_put(fs, x.p);

@@ -45,6 +45,9 @@ struct tfs;
 
 void tfs_config_init(struct tfs_config *cfg);
 
+/* Log to stderr (foreground) or syslog; debug adds per-request failures. */
+void tfs_log_init(int foreground, int debug);
+
 /* Open the database and the trees of the filesystem. On failure returns a
  * negative talus error code (TALUS_EBUSY when another process holds the
  * database) and writes a one-line explanation into err. */
