@@ -233,7 +233,8 @@ int tfs_txn_touch_dir(struct tfs_txn *tx, struct tfs_node *dir, int64_t now)
     if (rc == 0) {
         m.type = TFS_T_DIR;
         m.mtime = m.ctime = now;
-        rc = tfs_txn_put_meta(tx, key.p, key.n, true, &m);
+        rc = d->kind == TFS_ROOT ? tfs_txn_put_root_meta(tx, &m)
+                                 : tfs_txn_put_meta(tx, key.p, key.n, true, &m);
         tfs_meta_free(&m);
     }
     pthread_mutex_lock(&fs->tbl);
@@ -287,11 +288,10 @@ static int do_setattr(struct tfs *fs, struct tfs_node *n, const struct stat *att
     int rc = tfs_node_key(fs, n, &key);
     if (rc < 0)
         return rc;
-    uint8_t type = n->kind == TFS_FILE ? TFS_T_FILE : TFS_T_DIR;
     if (n->kind == TFS_ROOT)
         rc = tfs_load_root_meta(fs, live, &m);
     else
-        rc = tfs_load_meta(fs, live, key.p, key.n, n->kind != TFS_FILE, type, &m);
+        rc = tfs_node_meta(fs, n, key.p, key.n, &m);
     if (rc == -ENOENT)
         rc = 0;
     if (rc < 0)
@@ -340,7 +340,11 @@ static int do_setattr(struct tfs *fs, struct tfs_node *n, const struct stat *att
     else if (to_set & FUSE_SET_ATTR_MTIME)
         m.mtime = ts_ns(&attr->st_mtim);
     m.ctime = (to_set & FUSE_SET_ATTR_CTIME) ? ts_ns(&attr->st_ctim) : now;
-    if (n->linked && (rc = tfs_txn_put_meta(&tx, key.p, key.n, n->kind != TFS_FILE, &m)) == 0)
+    if (n->kind == TFS_ROOT)
+        rc = tfs_txn_put_root_meta(&tx, &m);
+    else if (n->linked)
+        rc = tfs_txn_put_meta(&tx, key.p, key.n, n->kind != TFS_FILE, &m);
+    if (rc == 0)
         rc = tfs_txn_commit(&tx, -1);
     if (rc < 0)
         goto out;

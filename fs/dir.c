@@ -479,6 +479,43 @@ static int fill_snapdir(struct tfs *fs, struct dirh *dh)
     return rc;
 }
 
+/* Files created through the mount and not committed yet are not keys:
+ * list them from the inode table. */
+static int add_fresh(struct tfs *fs, struct dirh *dh, struct tfs_node *d)
+{
+    struct tfs_node **list = NULL;
+    size_t count = 0, cap = 0;
+    int rc = 0;
+    pthread_mutex_lock(&fs->tbl);
+    for (struct tfs_node *n = d->fresh_head; n; n = n->fresh_next) {
+        if (count == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            struct tfs_node **l = realloc(list, nc * sizeof *l);
+            if (!l) {
+                rc = -ENOMEM;
+                break;
+            }
+            list = l;
+            cap = nc;
+        }
+        n->oprefs++;
+        list[count++] = n;
+    }
+    pthread_mutex_unlock(&fs->tbl);
+    for (size_t i = 0; i < count; i++) {
+        struct stat st;
+        int r = rc == 0 ? tfs_node_stat(fs, list[i], &st) : rc;
+        if (r == 0)
+            r = dh_add(dh, list[i]->name, list[i]->namelen, list[i], &st, false);
+        if (r < 0)
+            tfs_node_put(fs, list[i]);
+        if (r < 0 && r != -ENOENT)
+            rc = r;
+    }
+    free(list);
+    return rc;
+}
+
 /* Produce the next batch of entries of directory d. */
 static int fill_more(struct tfs *fs, struct tfs_node *d, struct dirh *dh)
 {
@@ -487,6 +524,8 @@ static int fill_more(struct tfs *fs, struct tfs_node *d, struct dirh *dh)
         int rc = add_dot(fs, dh, d, ".");
         if (rc == 0)
             rc = add_dot(fs, dh, d->parent ? d->parent : d, "..");
+        if (rc == 0)
+            rc = add_fresh(fs, dh, d);
         return rc;
     }
     if (d->kind == TFS_SNAPDIR)

@@ -41,6 +41,8 @@ struct tfs_wbuf {
     size_t len, cap;
     bool loaded;    /* data holds the file's contents */
     bool dirty;     /* data differs from the database */
+    bool wrote;     /* a write or truncate since the last commit (dirty
+                     * without it: only a creation or an O_TRUNC open) */
     bool talus_mem; /* data came from talus_get */
     uint32_t users; /* writable handles; under fs->tbl */
 };
@@ -164,7 +166,7 @@ static int wbuf_resize(struct tfs *fs, struct tfs_wbuf *w, uint64_t size)
         memset(w->data + w->len, 0, (size_t)size - w->len);
     }
     w->len = (size_t)size;
-    w->dirty = true;
+    w->dirty = w->wrote = true;
     return 0;
 }
 
@@ -254,7 +256,10 @@ int tfs_file_open(struct tfs *fs, struct tfs_node *n, struct fuse_file_info *fi,
         }
         pthread_mutex_unlock(&fs->tbl);
         if (w && created && !w->loaded && !w->dirty) {
-            w->loaded = true; /* a new, empty file */
+            /* A new file: its creation is its first commit (see fresh). */
+            w->loaded = true;
+            w->dirty = true;
+            set_pending(fs, n, 0, 0);
         }
         if (w && trunc && (w->len > 0 || !w->loaded || !w->dirty)) {
             /* O_TRUNC: the emptied file is committed at close like a write. */
@@ -309,11 +314,35 @@ int tfs_file_open(struct tfs *fs, struct tfs_node *n, struct fuse_file_info *fi,
 void tfs_file_committed(struct tfs *fs, struct tfs_node *n)
 {
     if (n->w)
-        n->w->dirty = false;
+        n->w->dirty = n->w->wrote = false;
     pthread_mutex_lock(&fs->tbl);
     n->data_version++;
     n->pend = false;
     pthread_mutex_unlock(&fs->tbl);
+    tfs_fresh_del(fs, n);
+}
+
+int tfs_node_meta(struct tfs *fs, struct tfs_node *n, const uint8_t *key, size_t klen,
+                  struct tfs_meta *m)
+{
+    pthread_mutex_lock(&fs->tbl);
+    bool fresh = n->fresh;
+    struct tfs_attr a = n->attr;
+    pthread_mutex_unlock(&fs->tbl);
+    if (fresh) {
+        tfs_meta_default(fs, TFS_T_FILE, m);
+        m->mode = a.mode & 07777;
+        m->uid = a.uid;
+        m->gid = a.gid;
+        m->atime = a.atime;
+        m->mtime = a.mtime;
+        m->ctime = a.ctime;
+        return 0;
+    }
+    struct tfs_view live = {NULL};
+    bool dir = n->kind != TFS_FILE;
+    int rc = tfs_load_meta(fs, live, key, klen, dir, dir ? TFS_T_DIR : TFS_T_FILE, m);
+    return rc == -ENOENT ? 0 : rc;
 }
 
 int tfs_file_txn_contents(struct tfs_txn *tx, struct tfs_node *n, const uint8_t *key,
@@ -369,13 +398,17 @@ int tfs_file_txn_contents(struct tfs_txn *tx, struct tfs_node *n, const uint8_t 
     return rc;
 }
 
-/* Commit the write buffer of n if it has uncommitted changes. */
-static int commit(struct tfs *fs, struct tfs_node *n, int durability)
+/* Commit the write buffer of n if it has uncommitted changes. A flush
+ * (every close(), including the one after a shell's dup2) leaves a bare
+ * creation or O_TRUNC to the writes that follow, so that a crash in
+ * between leaves the old file (or none), never an empty one; release and
+ * fsync commit whatever there is. */
+static int commit_if(struct tfs *fs, struct tfs_node *n, int durability, bool at_flush)
 {
     int rc = 0;
     pthread_mutex_lock(&n->wlock);
     struct tfs_wbuf *w = n->w;
-    if (!w || !w->dirty) {
+    if (!w || !w->dirty || (at_flush && !w->wrote)) {
         pthread_mutex_unlock(&n->wlock);
         return 0;
     }
@@ -387,13 +420,13 @@ static int commit(struct tfs *fs, struct tfs_node *n, int durability)
     }
     struct tfs_buf key = {0};
     struct tfs_meta m;
-    struct tfs_view live = {NULL};
     struct tfs_txn tx = {0};
     rc = tfs_node_key(fs, n, &key);
     if (rc == 0) {
-        rc = tfs_load_meta(fs, live, key.p, key.n, false, TFS_T_FILE, &m);
-        if (rc == -ENOENT)
-            rc = 0;
+        pthread_mutex_lock(&fs->tbl);
+        bool fresh = n->fresh;
+        pthread_mutex_unlock(&fs->tbl);
+        rc = tfs_node_meta(fs, n, key.p, key.n, &m);
         if (rc == 0) {
             pthread_mutex_lock(&fs->tbl);
             int64_t t = n->pend && n->pend_mtime ? n->pend_mtime : 0;
@@ -408,6 +441,8 @@ static int commit(struct tfs *fs, struct tfs_node *n, int durability)
                                  w->len);
             if (rc == 0)
                 rc = tfs_txn_put_meta(&tx, key.p, key.n, false, &m);
+            if (rc == 0 && fresh) /* the file appears in its directory */
+                rc = tfs_txn_touch_dir(&tx, n->parent, m.ctime);
             if (rc == 0)
                 rc = tfs_txn_commit(&tx, durability);
             if (tx.b)
@@ -426,6 +461,16 @@ out:
     pthread_rwlock_unlock(&fs->ns);
     pthread_mutex_unlock(&n->wlock);
     return rc;
+}
+
+static int commit(struct tfs *fs, struct tfs_node *n, int durability)
+{
+    return commit_if(fs, n, durability, false);
+}
+
+int tfs_file_flush(struct tfs *fs, struct tfs_node *n)
+{
+    return n->kind == TFS_FILE ? commit(fs, n, -1) : 0;
 }
 
 int tfs_commit_all(struct tfs *fs)
@@ -547,7 +592,7 @@ void tfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, 
             memcpy(w->data + pos, buf, size);
         if (pos + size > w->len)
             w->len = (size_t)(pos + size);
-        w->dirty = true;
+        w->dirty = w->wrote = true;
         set_pending(fs, n, w->len, tfs_now_ns());
     }
     pthread_mutex_unlock(&n->wlock);
@@ -562,7 +607,7 @@ void tfs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     (void)ino;
     struct tfs *fs = tfs_of(req);
     struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-    int rc = h->writable ? commit(fs, h->n, -1) : 0;
+    int rc = h->writable ? commit_if(fs, h->n, -1, true) : 0;
     fuse_reply_err(req, -rc);
 }
 
@@ -605,6 +650,8 @@ void tfs_file_close(struct tfs *fs, struct fuse_file_info *fi)
         pthread_mutex_unlock(&n->wlock);
         if (last && w->dirty)
             tfs_log(LOG_ERR, "changes to \"%s\" were lost", n->name);
+        if (last && n->fresh)
+            tfs_node_unlink(fs, n); /* never committed: it does not exist */
         if (last)
             wbuf_free(w);
     } else {

@@ -120,6 +120,12 @@ struct tfs_node {
     bool conflict;    /* file shown as "name%f" next to a same-named dir */
     bool linked;      /* reachable by (parent, name); false after removal */
     bool virt;        /* TFS_CONT made by mkdir, not backed by keys (yet) */
+    /* A file created through the mount whose first commit (at close,
+     * flush or fsync) has not happened: it exists only here, so a crash
+     * leaves it absent rather than empty. Listed by its parent's readdir
+     * from the fresh list (under fs->tbl). */
+    bool fresh;
+    struct tfs_node *fresh_head, *fresh_next;
     struct tfs_snap *snap; /* NULL: live tree */
     uint32_t nchildren;    /* nodes whose parent is this one */
     uint32_t oprefs;       /* operations and handles using the node */
@@ -172,6 +178,10 @@ int tfs_node_key(struct tfs *fs, struct tfs_node *n, struct tfs_buf *out);
 int tfs_node_child_prefix(struct tfs *fs, struct tfs_node *n, struct tfs_buf *out);
 bool tfs_is_dirlike(const struct tfs_node *n);
 bool tfs_is_rootlike(const struct tfs_node *n);
+/* Put n on / take n off its parent's list of fresh (uncommitted) files. */
+void tfs_fresh_add(struct tfs *fs, struct tfs_node *n);
+void tfs_fresh_del(struct tfs *fs, struct tfs_node *n);
+bool tfs_has_fresh(struct tfs *fs, struct tfs_node *dir);
 /* Make a node for the root of snapshot slot s (or return the existing one). */
 int tfs_node_snaproot(struct tfs *fs, struct tfs_snap *s, const char *name,
                       struct tfs_node **out);
@@ -240,6 +250,7 @@ int tfs_txn_put(struct tfs_txn *tx, talus_tree *t, const void *k, size_t kl, con
 int tfs_txn_del(struct tfs_txn *tx, talus_tree *t, const void *k, size_t kl);
 int tfs_txn_put_meta(struct tfs_txn *tx, const uint8_t *key, size_t klen, bool dir,
                      const struct tfs_meta *m);
+int tfs_txn_put_root_meta(struct tfs_txn *tx, const struct tfs_meta *m);
 int tfs_txn_commit(struct tfs_txn *tx, int durability);
 void tfs_txn_end(struct tfs_txn *tx);
 
@@ -361,6 +372,12 @@ int tfs_file_txn_contents(struct tfs_txn *tx, struct tfs_node *n, const uint8_t 
                           uint64_t *newsize);
 /* After tx with the contents committed. REQUIRES n->wlock and fs->ns. */
 void tfs_file_committed(struct tfs *fs, struct tfs_node *n);
+/* Commit the uncommitted writes of n, if any. */
+int tfs_file_flush(struct tfs *fs, struct tfs_node *n);
+/* The attribute record to rewrite for node n (the stored one, or for a
+ * fresh file what the cache holds). REQUIRES fs->ns. */
+int tfs_node_meta(struct tfs *fs, struct tfs_node *n, const uint8_t *key, size_t klen,
+                  struct tfs_meta *m);
 /* Commit every dirty write buffer (shutdown). */
 int tfs_commit_all(struct tfs *fs);
 /* Drop all open-file state of a node (tables being freed). */

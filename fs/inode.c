@@ -239,8 +239,11 @@ static void attach(struct tfs *fs, struct tfs_node *n)
     fs->nnodes++;
 }
 
+static void fresh_del_locked(struct tfs_node *n);
+
 static void unlink_locked(struct tfs *fs, struct tfs_node *n)
 {
+    fresh_del_locked(n);
     if (!n->linked || !n->parent)
         return;
     del_name(fs, n);
@@ -331,9 +334,49 @@ void tfs_node_forget(struct tfs *fs, uint64_t ino, uint64_t nlookup)
     pthread_mutex_unlock(&fs->tbl);
 }
 
+static void fresh_del_locked(struct tfs_node *n)
+{
+    if (!n->fresh)
+        return;
+    struct tfs_node **pp = &n->parent->fresh_head;
+    while (*pp && *pp != n)
+        pp = &(*pp)->fresh_next;
+    if (*pp)
+        *pp = n->fresh_next;
+    n->fresh_next = NULL;
+    n->fresh = false;
+}
+
+void tfs_fresh_add(struct tfs *fs, struct tfs_node *n)
+{
+    pthread_mutex_lock(&fs->tbl);
+    if (!n->fresh) {
+        n->fresh = true;
+        n->fresh_next = n->parent->fresh_head;
+        n->parent->fresh_head = n;
+    }
+    pthread_mutex_unlock(&fs->tbl);
+}
+
+void tfs_fresh_del(struct tfs *fs, struct tfs_node *n)
+{
+    pthread_mutex_lock(&fs->tbl);
+    fresh_del_locked(n);
+    pthread_mutex_unlock(&fs->tbl);
+}
+
+bool tfs_has_fresh(struct tfs *fs, struct tfs_node *dir)
+{
+    pthread_mutex_lock(&fs->tbl);
+    bool yes = dir->fresh_head != NULL;
+    pthread_mutex_unlock(&fs->tbl);
+    return yes;
+}
+
 void tfs_node_unlink(struct tfs *fs, struct tfs_node *n)
 {
     pthread_mutex_lock(&fs->tbl);
+    fresh_del_locked(n);
     unlink_locked(fs, n);
     pthread_mutex_unlock(&fs->tbl);
 }
@@ -360,6 +403,8 @@ int tfs_node_move(struct tfs *fs, struct tfs_node *n, struct tfs_node *newparent
     }
     if (n->linked)
         del_name(fs, n);
+    bool fresh = n->fresh;
+    fresh_del_locked(n);
     struct tfs_node *op = n->parent;
     newparent->nchildren++;
     n->parent = newparent;
@@ -372,6 +417,11 @@ int tfs_node_move(struct tfs *fs, struct tfs_node *n, struct tfs_node *newparent
     n->conflict = conflict;
     ins_name(fs, n);
     n->linked = true;
+    if (fresh) {
+        n->fresh = true;
+        n->fresh_next = newparent->fresh_head;
+        newparent->fresh_head = n;
+    }
     op->nchildren--;
     maybe_free(fs, op);
     pthread_mutex_unlock(&fs->tbl);

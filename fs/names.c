@@ -204,7 +204,7 @@ int tfs_resolve(struct tfs *fs, struct tfs_node *parent, const char *name, struc
     }
     free(k);
     tfs_buf_free(&path);
-    if (rc == 0 && (r->key.n == 0 || r->key.n > TALUS_MAX_KEY))
+    if (rc == 0 && r->key.n > TALUS_MAX_KEY)
         rc = -ENAMETOOLONG;
     r->kind = conflict ? TFS_RES_CONFLICT : TFS_RES_ENTRY;
     r->depth = depth;

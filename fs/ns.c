@@ -113,7 +113,8 @@ static void new_meta(struct tfs *fs, const struct newent *ne, uint8_t type, mode
 /* Create a file, directory or symlink named name below parent; *out gets
  * the node (op reference). */
 static int make_entry(fuse_req_t req, struct tfs *fs, struct tfs_node *parent, const char *name,
-                      uint8_t type, mode_t mode, const char *target, struct tfs_node **out)
+                      uint8_t type, mode_t mode, const char *target, bool defer,
+                      struct tfs_node **out)
 {
     struct newent ne;
     int rc = newent_init(req, fs, parent, name, &ne);
@@ -139,7 +140,7 @@ static int make_entry(fuse_req_t req, struct tfs *fs, struct tfs_node *parent, c
     size_t vlen = strlen(val);
     pthread_rwlock_wrlock(&fs->ns);
     rc = check_free(fs, &ne);
-    if (rc == 0)
+    if (rc == 0 && !defer)
         rc = commit_new(fs, parent, &ne, &m, val, vlen);
     if (rc == 0)
         rc = tfs_node_make(fs, parent, name, ne.r.seg.p, ne.r.seg.n,
@@ -149,6 +150,8 @@ static int make_entry(fuse_req_t req, struct tfs *fs, struct tfs_node *parent, c
         struct tfs_attr a;
         tfs_attr_from_meta(&m, type == TFS_T_DIR ? 4096 : vlen, &a);
         tfs_node_set_attr(fs, *out, &a);
+        if (defer)
+            tfs_fresh_add(fs, *out);
     }
     pthread_rwlock_unlock(&fs->ns);
     tfs_meta_free(&m);
@@ -172,7 +175,7 @@ void tfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
     struct tfs_node *p = get_dir(req, parent), *n = NULL;
     if (!p)
         return;
-    int rc = make_entry(req, fs, p, name, TFS_T_FILE, mode, NULL, &n);
+    int rc = make_entry(req, fs, p, name, TFS_T_FILE, mode, NULL, true, &n);
     bool created = rc == 0;
     if (rc == -EEXIST && !(fi->flags & O_EXCL)) {
         /* Lost a race with another creator: open what is there. */
@@ -219,7 +222,7 @@ void tfs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
     struct tfs_node *p = get_dir(req, parent), *n = NULL;
     if (!p)
         return;
-    int rc = make_entry(req, fs, p, name, TFS_T_FILE, mode, NULL, &n);
+    int rc = make_entry(req, fs, p, name, TFS_T_FILE, mode, NULL, false, &n);
     reply_new(req, fs, rc, n);
     tfs_node_put(fs, p);
 }
@@ -233,7 +236,7 @@ void tfs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
     if (p->kind == TFS_SNAPDIR) {
         tfs_snap_mkdir(req, fs, name);
     } else {
-        int rc = make_entry(req, fs, p, name, TFS_T_DIR, mode, NULL, &n);
+        int rc = make_entry(req, fs, p, name, TFS_T_DIR, mode, NULL, false, &n);
         reply_new(req, fs, rc, n);
     }
     tfs_node_put(fs, p);
@@ -245,7 +248,7 @@ void tfs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const c
     struct tfs_node *p = get_dir(req, parent), *n = NULL;
     if (!p)
         return;
-    int rc = make_entry(req, fs, p, name, TFS_T_SYMLINK, 0777, link, &n);
+    int rc = make_entry(req, fs, p, name, TFS_T_SYMLINK, 0777, link, false, &n);
     reply_new(req, fs, rc, n);
     tfs_node_put(fs, p);
 }
@@ -332,7 +335,7 @@ static int remove_entry(struct tfs *fs, struct tfs_node *parent, struct tfs_node
             if (rc == 0 && p.file)
                 rc = 1; /* "key/" is the file "%e", not the marker */
         }
-        if (rc > 0)
+        if (rc > 0 || (rc == 0 && tfs_has_fresh(fs, n)))
             rc = -ENOTEMPTY;
         if (rc < 0)
             goto out;

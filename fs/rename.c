@@ -181,6 +181,8 @@ static int rename_commit(struct rn *x)
             return -EISDIR;
         if (ddir && (rc = dir_empty(fs, &x->d)) < 0)
             return rc;
+        if (ddir && tfs_has_fresh(fs, x->dst))
+            return -ENOTEMPTY;
     }
 
     struct tfs_txn tx;
@@ -240,6 +242,9 @@ static int do_rename(struct rn *x)
         return rc;
     if (x->src->kind == TFS_CONT)
         return -EINVAL; /* a piece of a long name, not an entry */
+    /* Uncommitted writes (and a creation) go first: a rename moves keys. */
+    if ((rc = tfs_file_flush(fs, x->src)) < 0)
+        return rc;
     rc = tfs_resolve(fs, x->np, x->newname, &x->r);
     if (rc == -ENOENT || (rc == 0 && x->r.kind == TFS_RES_CONT))
         return -EINVAL;

@@ -122,14 +122,16 @@ int tfs_probe_key(struct tfs *fs, struct tfs_view v, const uint8_t *key, size_t 
     memset(p, 0, sizeof *p);
     if (!fs->data)
         return 0;
-    if (klen == 0 || klen + 1 > TALUS_MAX_KEY)
+    if (klen + 1 > TALUS_MAX_KEY)
         return -ENAMETOOLONG;
     talus_iter *it = NULL;
     int rc = iter_at(fs, v, key, klen, &it);
     if (rc < 0)
         return rc;
-    talus_iter_seek(it, key, klen);
-    if (talus_iter_valid(it)) {
+    /* The empty key (an empty first component) can only be a directory. */
+    if (klen)
+        talus_iter_seek(it, key, klen);
+    if (klen && talus_iter_valid(it)) {
         size_t kl, vl;
         const void *k = talus_iter_key(it, &kl);
         talus_iter_value(it, &vl);
@@ -146,6 +148,7 @@ int tfs_probe_key(struct tfs *fs, struct tfs_view v, const uint8_t *key, size_t 
     }
     /* The directory test seeks "key/" itself: see the comment at the top. */
     uint8_t *d = malloc(klen + 1);
+    rc = 0;
     if (!d) {
         rc = -ENOMEM;
         goto out;
@@ -243,17 +246,24 @@ int tfs_txn_put_meta(struct tfs_txn *tx, const uint8_t *key, size_t klen, bool d
 {
     struct tfs_buf enc = {0}, k = {0};
     int rc = tfs_meta_encode(m, &enc);
-    if (rc == 0 && klen == 0) /* the root directory */
-        rc = tfs_txn_put(tx, tx->fs->info, ROOT_META_KEY, strlen(ROOT_META_KEY), enc.p, enc.n);
-    else if (rc == 0) {
+    if (rc == 0)
         rc = tfs_buf_set(&k, key, klen);
-        if (rc == 0 && dir)
-            rc = tfs_buf_add(&k, "/", 1);
-        if (rc == 0)
-            rc = tfs_txn_put(tx, tx->fs->meta, k.p, k.n, enc.p, enc.n);
-    }
+    if (rc == 0 && dir)
+        rc = tfs_buf_add(&k, "/", 1);
+    if (rc == 0)
+        rc = tfs_txn_put(tx, tx->fs->meta, k.p, k.n, enc.p, enc.n);
     tfs_buf_free(&enc);
     tfs_buf_free(&k);
+    return rc;
+}
+
+int tfs_txn_put_root_meta(struct tfs_txn *tx, const struct tfs_meta *m)
+{
+    struct tfs_buf enc = {0};
+    int rc = tfs_meta_encode(m, &enc);
+    if (rc == 0)
+        rc = tfs_txn_put(tx, tx->fs->info, ROOT_META_KEY, strlen(ROOT_META_KEY), enc.p, enc.n);
+    tfs_buf_free(&enc);
     return rc;
 }
 

@@ -142,6 +142,10 @@ static int change(struct tfs *fs, struct tfs_node *n, const char *name, const ch
         return -EPERM;
     if (tfs_is_rootlike(n) && strcmp(name, SEQNO_XATTR) == 0)
         return -EPERM;
+    /* A file not committed yet gets its first commit now, so that the
+     * record written here has the file's mode and owner. */
+    if (n->fresh && (rc = tfs_file_flush(fs, n)) < 0)
+        return rc;
     struct tfs_buf key = {0};
     struct tfs_meta m;
     struct tfs_view live = {NULL};
@@ -165,7 +169,9 @@ static int change(struct tfs *fs, struct tfs_node *n, const char *name, const ch
         m.ctime = tfs_now_ns();
         rc = tfs_txn_begin(fs, &tx);
     }
-    if (rc == 0)
+    if (rc == 0 && tfs_is_rootlike(n))
+        rc = tfs_txn_put_root_meta(&tx, &m);
+    else if (rc == 0)
         rc = tfs_txn_put_meta(&tx, key.p, key.n, n->kind != TFS_FILE, &m);
     if (rc == 0)
         rc = tfs_txn_commit(&tx, -1);

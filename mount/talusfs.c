@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "talus.h"
@@ -257,6 +259,28 @@ static char *absolute(const char *p)
     return r;
 }
 
+/* mkdir -p: the database directory and its missing parents (the engine
+ * makes only the last one). */
+static int make_dirs(const char *path)
+{
+    char *p = strdup(path);
+    if (!p)
+        return -1;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    int rc = mkdir(p, 0755) < 0 && errno != EEXIST ? -1 : 0;
+    free(p);
+    return rc;
+}
+
 /* Daemon mode: the parent waits here for the child's verdict (one byte,
  * the exit status) and exits with it; the child returns the pipe's write
  * end. Returns -1 in the parent's error case (it exits itself). */
@@ -352,6 +376,11 @@ int main(int argc, char **argv)
         return 1;
     }
     cfg.dbdir = dbdir;
+    if (!o.ro && stat(dbdir, &sb) < 0 && errno == ENOENT && make_dirs(dbdir) < 0) {
+        fprintf(stderr, "talusfs: cannot create the database directory %s: %s\n", dbdir,
+                strerror(errno));
+        return 1;
+    }
 
     /* fsname shows the database in `mount` and `df`; subtype makes the
      * type fuse.talusfs (what /etc/fstab names). */
@@ -372,6 +401,16 @@ int main(int argc, char **argv)
 
     int status_fd = o.foreground ? -1 : daemon_fork();
     tfs_log_init(1, o.debug);
+
+    /* Only the main thread may take SIGINT/SIGTERM/SIGHUP: libfuse's loop
+     * waits there for the handler to end it. Threads started from here on
+     * (the engine's, the invalidation thread) inherit the blocked mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     char err[1024] = "";
     struct tfs *fs = NULL;
@@ -408,6 +447,7 @@ int main(int argc, char **argv)
         tfs_log_init(0, o.debug);
     }
 
+    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     if (o.single) {
         rc = fuse_session_loop(se);
     } else {

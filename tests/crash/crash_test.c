@@ -36,6 +36,10 @@
  * written. It then unpins all but the newest two. Acks carry the batch's
  * seqno, which must be above every seqno acknowledged or pinned before the
  * child started (recovery must not hand out a seqno twice).
+ *
+ * Long runs: when more than TRIM_AT batches are present, the parent unpins
+ * everything and deletes the oldest batches down to TRIM_TO, so the
+ * database (and the time of a check) stays bounded.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -54,6 +58,8 @@
 #define INTENT_BIT (1ull << 63)
 #define PIN_BIT (1ull << 62)
 #define KEEP_PINS 2
+#define TRIM_AT 40000 /* present batches: long runs delete down to TRIM_TO */
+#define TRIM_TO 20000
 #define MAX_THREADS 16
 #define MIN_FILLER 100
 #define MAX_FILLER 1500
@@ -442,6 +448,57 @@ static int check_pins(talus_db *db, talus_tree *ta, talus_tree *tb, parent_state
     return bad ? -1 : 0;
 }
 
+/* Long runs: delete the oldest `n` present batches so the database stays
+ * bounded. Pins go first (reads at them would miss these deletes' effect
+ * in the model), and the batches' seqnos are forgotten. */
+static int trim(talus_db *db, talus_tree *ta, talus_tree *tb, parent_state *p, uint64_t n)
+{
+    talus_pinned_snapshot *list = NULL;
+    size_t npins = 0;
+    int rc = talus_snapshot_list(db, &list, &npins);
+    for (size_t i = 0; rc == 0 && i < npins; i++)
+        rc = talus_snapshot_unpin(db, list[i].seqno);
+    talus_free(list);
+    p->npins = 0;
+    talus_batch *b = NULL;
+    if (rc == 0)
+        rc = talus_batch_new(&b);
+    uint64_t id = 1;
+    while (rc == 0 && n > 0) {
+        talus_batch_clear(b);
+        uint64_t done[100];
+        size_t nd = 0;
+        for (; id <= p->m.max_id && nd < 100 && nd < n; id++) {
+            if (cr_model_get(&p->m, id) != CR_MUST)
+                continue;
+            for (int w = 0; rc == 0 && w < CR_KEYS; w++) {
+                char key[CR_KEY_MAX];
+                size_t kl = cr_key(id, w, key);
+                rc = talus_batch_delete(b, w == 2 ? tb : ta, key, kl);
+            }
+            done[nd++] = id;
+        }
+        if (nd == 0)
+            break;
+        uint64_t seq = 0;
+        if (rc == 0)
+            rc = talus_batch_commit(db, b, TALUS_DURABILITY_SYNC, &seq);
+        for (size_t i = 0; rc == 0 && i < nd; i++)
+            cr_model_set(&p->m, done[i], CR_NONE);
+        /* Below here the evidence of deletes (deleters) is gone too. */
+        for (uint64_t j = 1; rc == 0 && j < id && j < p->cap; j++)
+            p->seq[j] = 0;
+        if (seq > p->seq_max)
+            p->seq_max = seq;
+        n -= nd;
+    }
+    talus_batch_free(b);
+    if (rc < 0)
+        fprintf(stderr, "crash_test: trimming old batches failed: %s: %s\n", talus_strerror(rc),
+                talus_errmsg());
+    return rc < 0 ? -1 : 0;
+}
+
 /* Open the database in this process and check it against the model. */
 static int check_db(parent_state *ps, cr_report *rep, uint64_t *disk)
 {
@@ -475,6 +532,8 @@ static int check_db(parent_state *ps, cr_report *rep, uint64_t *disk)
     for (uint64_t id = 1; vr == 0 && id <= m->max_id; id++)
         if (cr_model_get(m, id) == CR_MUST && grow(ps, id))
             ps->seen[id] = 1;
+    if (vr == 0 && rep->present > TRIM_AT)
+        vr = trim(db, ta, tb, ps, rep->present - TRIM_TO);
     *disk = talus_disk_space(ta) + talus_disk_space(tb);
     rc = talus_close(db);
     if (rc < 0) {

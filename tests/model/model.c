@@ -190,6 +190,31 @@ int mt_value_eq(const mt_val *v, const void *p, size_t n)
     return 1;
 }
 
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
+
+uint64_t mt_hash(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = FNV_OFFSET;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * FNV_PRIME;
+    return h;
+}
+
+uint64_t mt_value_hash(uint64_t seed, uint32_t len)
+{
+    mt_rng r = {seed};
+    uint64_t h = FNV_OFFSET;
+    uint32_t i = 0;
+    while (i < len) {
+        uint64_t x = mt_rand(&r);
+        for (int b = 0; b < 8 && i < len; b++, i++)
+            h = (h ^ (uint8_t)(x >> (8 * b))) * FNV_PRIME;
+    }
+    return h;
+}
+
 void mt_view_init(mt_view *v, const mt_keys *ks, const mt_val *state, const void *lower,
                   size_t lower_n, const void *upper, size_t upper_n, const void *prefix,
                   size_t prefix_n)

@@ -58,6 +58,11 @@ typedef struct mt_val {
 void mt_value_fill(uint64_t seed, uint32_t len, uint8_t *buf);
 /* 1 if p[0..n) is exactly value v (present or not is the caller's part). */
 int mt_value_eq(const mt_val *v, const void *p, size_t n);
+/* A 64-bit hash (FNV-1a) of bytes, and of the bytes of value (seed, len)
+ * without materialising them: a value seen in the database is remembered
+ * as (len, hash) and matched against the writes that could explain it. */
+uint64_t mt_hash(const void *p, size_t n);
+uint64_t mt_value_hash(uint64_t seed, uint32_t len);
 
 /* The keys an iterator may show: bounds and prefix each select a contiguous
  * index range, so their intersection is [lo, hi). */

@@ -1,17 +1,19 @@
 /*
  * model_iter.c - iterator checks of model_test: random walks (seek,
  * seek_for_prev, first/last, next/prev with direction switches) over random
- * bounds and prefixes, at the latest state or at a snapshot, with writes
+ * bounds and prefixes of one tree, at the latest state, at an in-memory
+ * snapshot or at a pinned seqno (through talus_snapshot_at), with writes
  * interleaved (an iterator sees the state of its creation), and full scans
  * in both directions. Every position is compared with the model.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "model_run.h"
 
 /* Compare the iterator's position with the model's. */
-static void check_pos(struct mr_run *r, talus_iter *it, const mt_view *v, long pos,
+static void check_pos(struct mr_run *r, int t, talus_iter *it, const mt_view *v, long pos,
                       const char *step)
 {
     int valid = talus_iter_valid(it);
@@ -19,10 +21,10 @@ static void check_pos(struct mr_run *r, talus_iter *it, const mt_view *v, long p
     if (!valid) {
         int st = talus_iter_status(it);
         if (st != 0)
-            mr_fail(r, "iterator %s: status %d (%s): %s", step, st, talus_strerror(st),
+            mr_fail(r, "tree %d iterator %s: status %d (%s): %s", t, step, st, talus_strerror(st),
                     talus_errmsg());
         if (pos >= 0)
-            mr_fail(r, "iterator %s: not valid, expected key %s", step,
+            mr_fail(r, "tree %d iterator %s: not valid, expected key %s", t, step,
                     mt_hex(r->ks.key[pos], r->ks.len[pos]));
         return;
     }
@@ -30,16 +32,16 @@ static void check_pos(struct mr_run *r, talus_iter *it, const mt_view *v, long p
     const void *k = talus_iter_key(it, &kn);
     const void *val = talus_iter_value(it, &vn);
     if (pos < 0) {
-        mr_fail(r, "iterator %s: expected end, got key %s", step, mt_hex(k, kn));
+        mr_fail(r, "tree %d iterator %s: expected end, got key %s", t, step, mt_hex(k, kn));
     }
     if (mt_cmp(k, kn, r->ks.key[pos], r->ks.len[pos]) != 0) {
         char got[160];
         snprintf(got, sizeof got, "%s", mt_hex(k, kn));
-        mr_fail(r, "iterator %s: expected key %s, got key %s", step,
+        mr_fail(r, "tree %d iterator %s: expected key %s, got key %s", t, step,
                 mt_hex(r->ks.key[pos], r->ks.len[pos]), got);
     }
     if (!mt_value_eq(&v->state[pos], val, vn))
-        mr_fail(r, "iterator %s at key %s: value differs (expected %u bytes, got %zu)", step,
+        mr_fail(r, "tree %d iterator %s at key %s: value differs (expected %u bytes, got %zu)", t, step,
                 mt_hex(k, kn), v->state[pos].len, vn);
 }
 
@@ -77,7 +79,8 @@ static void random_bounds(struct mr_run *r, struct bounds *b)
     }
 }
 
-static talus_iter *iter_open(struct mr_run *r, const struct bounds *b, const talus_snapshot *s)
+static talus_iter *iter_open(struct mr_run *r, int t, const struct bounds *b,
+                             const talus_snapshot *s)
 {
     talus_iter_options io;
     talus_iter_options_init(&io);
@@ -95,36 +98,60 @@ static talus_iter *iter_open(struct mr_run *r, const struct bounds *b, const tal
         io.prefix_len = b->pren;
     }
     talus_iter *it = NULL;
-    mr_check_rc(r, talus_iter_new(r->t, &io, &it), "talus_iter_new");
+    mr_check_rc(r, talus_iter_new(r->t[t], &io, &it), "talus_iter_new");
     return it;
 }
 
-/* The model state an iterator reads: a snapshot's, or a copy of the latest
- * (the iterator must not see writes made after its creation). */
-static const mt_val *iter_state(struct mr_run *r, int snap)
+/* Where an iterator reads: the latest state (a copy: the iterator must not
+ * see writes made after its creation), an in-memory snapshot, or a pinned
+ * seqno through a snapshot handle from talus_snapshot_at (*own, released by
+ * the caller). */
+static const mt_val *iter_state(struct mr_run *r, int t, int snap, int pin,
+                                const talus_snapshot **s, talus_snapshot **own)
 {
-    if (snap >= 0)
-        return r->snaps[snap].state;
-    memcpy(r->scratch_state, r->state, r->ks.n * sizeof *r->state);
+    *s = NULL;
+    *own = NULL;
+    if (snap >= 0) {
+        *s = r->snaps[snap].s;
+        return mr_tree_state(r, r->snaps[snap].state, t);
+    }
+    if (pin >= 0) {
+        *own = talus_snapshot_at(r->db, r->pins[pin].seq);
+        if (*own == NULL)
+            mr_fail(r, "talus_snapshot_at(pinned seqno %" PRIu64 ") returned NULL: %s",
+                    r->pins[pin].seq, talus_errmsg());
+        *s = *own;
+        return mr_tree_state(r, r->pins[pin].state, t);
+    }
+    memcpy(r->scratch_state, mr_tree_state(r, r->state, t), r->ks.n * sizeof *r->state);
     return r->scratch_state;
 }
 
 void mr_iter_walk(struct mr_run *r)
 {
-    int snap = r->nsnaps > 0 && mt_chance(&r->rng, 35) ? (int)mt_below(&r->rng, r->nsnaps) : -1;
+    int t = mr_pick_tree(r), snap = -1, pin = -1;
+    if (r->nsnaps > 0 && mt_chance(&r->rng, 25))
+        snap = (int)mt_below(&r->rng, r->nsnaps);
+    else if (r->npins > 0 && mt_chance(&r->rng, 20))
+        pin = (int)mt_below(&r->rng, r->npins);
+    r->opname = snap >= 0 ? "iterator walk at a snapshot"
+                : pin >= 0 ? "iterator walk at a pinned seqno"
+                           : "iterator walk";
     struct bounds b;
     random_bounds(r, &b);
     mt_view v;
-    mt_view_init(&v, &r->ks, iter_state(r, snap), b.has_lo ? b.lo : NULL, b.lon,
-                 b.has_hi ? b.hi : NULL, b.hin, b.pren ? b.pre : NULL, b.pren);
-    talus_iter *it = iter_open(r, &b, snap >= 0 ? r->snaps[snap].s : NULL);
+    const talus_snapshot *snapshot;
+    talus_snapshot *own;
+    mt_view_init(&v, &r->ks, iter_state(r, t, snap, pin, &snapshot, &own), b.has_lo ? b.lo : NULL,
+                 b.lon, b.has_hi ? b.hi : NULL, b.hin, b.pren ? b.pre : NULL, b.pren);
+    talus_iter *it = iter_open(r, t, &b, snapshot);
     long pos = -1;
     int positioned = 0, forward = 1;
     unsigned steps = 1 + (unsigned)mt_below(&r->rng, 40);
     char what[200];
     for (unsigned s = 0; s < steps; s++) {
         if (!positioned || pos < 0 || mt_chance(&r->rng, 12)) {
-            uint8_t t[80];
+            uint8_t tg[80];
             size_t tn;
             switch (mt_below(&r->rng, 4)) {
             case 0:
@@ -140,17 +167,17 @@ void mr_iter_walk(struct mr_run *r)
                 forward = 0;
                 break;
             case 2:
-                mr_target(r, t, sizeof t, &tn);
-                talus_iter_seek(it, t, tn);
-                pos = mt_view_seek(&v, t, tn);
-                snprintf(what, sizeof what, "seek(%s)", mt_hex(t, tn));
+                mr_target(r, tg, sizeof tg, &tn);
+                talus_iter_seek(it, tg, tn);
+                pos = mt_view_seek(&v, tg, tn);
+                snprintf(what, sizeof what, "seek(%s)", mt_hex(tg, tn));
                 forward = 1;
                 break;
             default:
-                mr_target(r, t, sizeof t, &tn);
-                talus_iter_seek_for_prev(it, t, tn);
-                pos = mt_view_seek_for_prev(&v, t, tn);
-                snprintf(what, sizeof what, "seek_for_prev(%s)", mt_hex(t, tn));
+                mr_target(r, tg, sizeof tg, &tn);
+                talus_iter_seek_for_prev(it, tg, tn);
+                pos = mt_view_seek_for_prev(&v, tg, tn);
+                snprintf(what, sizeof what, "seek_for_prev(%s)", mt_hex(tg, tn));
                 forward = 0;
                 break;
             }
@@ -170,7 +197,7 @@ void mr_iter_walk(struct mr_run *r)
                 snprintf(what, sizeof what, "prev (step %u)", s);
             }
         }
-        check_pos(r, it, &v, pos, what);
+        check_pos(r, t, it, &v, pos, what);
         /* Writes while the iterator lives must stay invisible to it. */
         if (mt_chance(&r->rng, 8)) {
             const char *op = r->opname;
@@ -179,16 +206,19 @@ void mr_iter_walk(struct mr_run *r)
         }
     }
     talus_iter_free(it);
+    talus_snapshot_release(r->db, own);
 }
 
-void mr_full_scan(struct mr_run *r, int snap)
+void mr_full_scan(struct mr_run *r, int t, int snap, int pin)
 {
     mt_view v;
-    mt_view_init(&v, &r->ks, iter_state(r, snap), NULL, 0, NULL, 0, NULL, 0);
+    const talus_snapshot *s;
+    talus_snapshot *own;
+    mt_view_init(&v, &r->ks, iter_state(r, t, snap, pin, &s, &own), NULL, 0, NULL, 0, NULL, 0);
     struct bounds none;
     memset(&none, 0, sizeof none);
     for (int dir = 0; dir < 2; dir++) {
-        talus_iter *it = iter_open(r, &none, snap >= 0 ? r->snaps[snap].s : NULL);
+        talus_iter *it = iter_open(r, t, &none, s);
         long pos;
         if (dir == 0) {
             talus_iter_seek_first(it);
@@ -197,7 +227,7 @@ void mr_full_scan(struct mr_run *r, int snap)
             talus_iter_seek_last(it);
             pos = mt_view_last(&v);
         }
-        check_pos(r, it, &v, pos, dir == 0 ? "full scan seek_first" : "full scan seek_last");
+        check_pos(r, t, it, &v, pos, dir == 0 ? "full scan seek_first" : "full scan seek_last");
         while (pos >= 0) {
             if (dir == 0) {
                 talus_iter_next(it);
@@ -206,8 +236,22 @@ void mr_full_scan(struct mr_run *r, int snap)
                 talus_iter_prev(it);
                 pos = mt_view_prev(&v, pos);
             }
-            check_pos(r, it, &v, pos, dir == 0 ? "full scan next" : "full scan prev");
+            check_pos(r, t, it, &v, pos, dir == 0 ? "full scan next" : "full scan prev");
         }
         talus_iter_free(it);
     }
+    talus_snapshot_release(r->db, own);
+}
+
+void mr_full_scan_all(struct mr_run *r)
+{
+    const char *op = r->opname;
+    for (int t = 0; t < r->ntrees; t++) {
+        r->opname = "full scan (all trees)";
+        mr_full_scan(r, t, -1, -1);
+        r->opname = "full scan at every pinned seqno";
+        for (int p = 0; p < r->npins; p++)
+            mr_full_scan(r, t, -1, p);
+    }
+    r->opname = op;
 }

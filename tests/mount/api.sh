@@ -28,7 +28,13 @@ Q10=QQQQQQQQQQ
 KEYS=(
     'plain/file.txt' 'v-plain' 'plain/file.txt'
     'logs/2026/x' 'v-logs' 'logs/2026/x'
-    '50%/x' 'v-pct' '50%25/x'
+    '50%/x' 'v-pct' '50%/x'
+    '100%' 'v-100pct' '100%'
+    '%25' 'v-pct25' '%2525'
+    'a%f' 'v-pctf' 'a%25f'
+    'pct%2E' 'v-pct2E' 'pct%252E'
+    'q%+' 'v-pctplus' 'q%25+'
+    'a%41b' 'v-pct41' 'a%41b'
     'nul\x00byte' 'v-nul' 'nul%00byte'
     '/lead' 'v-lead' '%e/lead'
     'e//b' 'v-emptycomp' 'e/%e/b'
@@ -96,24 +102,28 @@ expect_eq "type of an implied directory" "$(stat -c '%F' "$mnt/logs/2026" 2>&1)"
 (cd "$mnt" && find . -type f -printf '%P\n' | LC_ALL=C sort) >"$W/files.got"
 check "find lists exactly one file per key, at its documented path" diff "$W/files.want" "$W/files.got"
 (cd "$mnt" && find . -type d -printf '%P\n' | LC_ALL=C sort) >"$W/dirs.got"
-printf '%s\n' '' %2Esnap %e 50%25 c ctl dirval e emptydir keep logs logs/2026 long "long/$L253%+" \
-    plain sub x | LC_ALL=C sort >"$W/dirs.want"
+printf '%s\n' '' %2Esnap %e 50% c ctl dirval e e/%e emptydir keep logs logs/2026 long "long/$L253%+" \
+    plain sub x x/%2E x/%2E. | LC_ALL=C sort >"$W/dirs.want"
 check "find lists exactly the implied directories" diff "$W/dirs.want" "$W/dirs.got"
 check "the root listing has no .snap" bash -c "! ls -a '$mnt' | grep -qx .snap"
 
 # --- non-canonical names do not exist and cannot be created ------------------------
-for n in '50%' '50%2525' 'nul%0byte' 'nul%00Byte' '%2e.' '%2E%2E' '%41' 'e/%E/b' 'x/%2e/z' \
-    "long/$L253%+" "long/${L253}L%+/$L47" 'c%F' 'keep%f' 'plain%f' '%2Esnap2' '%e%e' 'sub/%2Esnap'; do
-    if [ "$n" = "long/$L253%+" ]; then continue; fi # a continuation dir exists (checked above)
-    check_fail "non-canonical name '$n' does not exist" "No such file or directory" stat "$mnt/$n"
+L252=${L253%L}
+for n in '50%25' '%25' '100%25' 'a%2541b' 'x%2E' '%2Ex' '%f' '%2E%2E' '%2Esnap2' '%e%e' 'sub/%2Esnap' \
+    'e/%E/b' 'x/%2e/z' "long/$L252%+/$L47" 'c%F' 'keep%f' 'plain%f' 'nul%0byte' '%41'; do
+    check_fail "name '$n' does not exist" "No such file or directory" stat "$mnt/$n"
 done
-check_fail "creating a name with a stray % is refused" "" touch "$mnt/100%"
-check "nothing named 100% appeared" test ! -e "$mnt/100%"
-check_fail "creating a name with lowercase hex is refused" "" touch "$mnt/%2e"
-check_fail "mkdir of an unneeded escape is refused" "" mkdir "$mnt/%41"
+for n in '100%25' 'x%2E' '%f' 'a%+' 'p%2Ex'; do
+    check_fail "creating the non-canonical name '$n' is refused" "" touch "$mnt/$n"
+    check "no '$n' appeared" test ! -e "$mnt/$n"
+done
+check_fail "mkdir of a non-canonical name is refused" "" mkdir "$mnt/%2525x%25"
+check_fail "mkdir of a continuation name is refused" "" mkdir "$mnt/dir%+"
+check "creating a name with a literal % works (100%%)" bash -c "echo -n v-new100 > '$mnt/new100%'"
+check "creating a name with %41 and %2e (literal) works" bash -c "echo -n v-lit > '$mnt/lit%41%2e%d%%'"
 
 # --- writes through the mount ----------------------------------------------------
-check "write a file under an escaped directory" bash -c "echo -n v-pcty > '$mnt/50%25/y'"
+check "write a file in the directory 50%" bash -c "echo -n v-pcty > '$mnt/50%/y'"
 check "write .snapshot at the root" bash -c "echo -n v-snapshot > '$mnt/.snapshot'"
 check "write below an escaped '..' component" bash -c "echo -n v-dotdotw > '$mnt/x/%2E./w'"
 check "write below an escaped empty component" bash -c "echo -n v-leadnew > '$mnt/%e/new'"
@@ -126,8 +136,10 @@ check "mkdir an empty directory" mkdir "$mnt/newdir"
 check "mkdir + file" bash -c "mkdir '$mnt/fromdir' && echo -n v-fromdir > '$mnt/fromdir/file'"
 check "rm of a CLI-written file" rm "$mnt/plain/file.txt"
 check "rm of the NUL key's file" rm "$mnt/nul%00byte"
-check "rename a CLI-written file to an escaped name" mv "$mnt/keep/me" "$mnt/keep/me%25too"
-expect_eq "the new files read back" "$(cat "$mnt/50%25/y" "$mnt/.snapshot" "$mnt/long/$L253%+/$Q10" 2>&1)" v-pctyv-snapshotv-longq
+check "rename a CLI-written file to a name with %" mv "$mnt/keep/me" "$mnt/keep/me%too"
+check_fail "rename to a non-canonical name is refused" "" mt_python -c 'import os,sys; os.rename(sys.argv[1], sys.argv[2])' "$mnt/keep/me%too" "$mnt/keep/me%25too"
+check "write a file whose key needs %25 (key a%2Eb is a%252Eb)" bash -c "echo -n v-esc > '$mnt/a%252Eb'"
+expect_eq "the new files read back" "$(cat "$mnt/50%/y" "$mnt/.snapshot" "$mnt/long/$L253%+/$Q10" 2>&1)" v-pctyv-snapshotv-longq
 mt_umount "$mnt"
 
 # --- and talus sees them -------------------------------------------------------
@@ -142,6 +154,9 @@ expect_eq "talus get c/d untouched" "$(tget c/d 2>&1)" v-conflict-dir
 check "talus get of the 1 MiB file written through the mount" bash -c "'$TALUS' -t data get '$db' mnt-big | cmp - '$W/big.ref'"
 expect_eq "talus get fromdir/file" "$(tget fromdir/file 2>&1)" v-fromdir
 expect_eq "talus get keep/me%too (renamed)" "$(tget 'keep/me%too' 2>&1)" v-keep
+expect_eq "talus get new100%" "$(tget 'new100%' 2>&1)" v-new100
+expect_eq "talus get lit%41%2e%d%%" "$(tget 'lit%41%2e%d%%' 2>&1)" v-lit
+expect_eq "talus get a%2Eb (written as a%252Eb)" "$(tget 'a%2Eb' 2>&1)" v-esc
 check_fail "the old name of a renamed file is gone" "" tget keep/me
 check_fail "a file removed through the mount is gone" "" tget plain/file.txt
 check_fail "the NUL key removed through the mount is gone" "" "$TALUS" -t data -x get "$db" 6e756c00627974

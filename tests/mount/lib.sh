@@ -60,7 +60,36 @@ ok() {
 bad() {
     MT_FAIL=$((MT_FAIL + 1))
     say "FAIL: $*" >&2
+    mt_check_alive
     return 0
+}
+
+# After a failure: if a talusfs we started has died unexpectedly, say so
+# with its last output and stop (every later check would fail because of it).
+# The end of talusfs's output; a sanitizer report is shown from its start.
+mt_show_log() {
+    local first
+    first=$(grep -n -m 1 -E 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' "$W/talusfs.log" | cut -d: -f1)
+    if [ -n "$first" ]; then
+        tail -n +"$first" "$W/talusfs.log" | grep -v '^ *0x\|^  *[A-Z][a-z ]*redzone\|Shadow byte\|=>0x' | head -n 45
+    else
+        tail -n 15 "$W/talusfs.log"
+    fi | sed 's/^/    | /'
+}
+
+mt_check_alive() {
+    local m p
+    for m in "${!MT_PID[@]}"; do
+        p=${MT_PID[$m]}
+        if ! kill -0 "$p" 2>/dev/null || [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" = Z ]; then
+            wait "$p" 2>/dev/null
+            say "ERROR: talusfs (pid $p) serving $m died (exit status $?) during the check above; stopping. Its last output:" >&2
+            mt_show_log >&2
+            unset "MT_PID[$m]"
+            say "$MT_PASS passed, $MT_FAIL failed (stopped: talusfs died)"
+            exit 1
+        fi
+    done
 }
 
 # mt_run CMD...: run with a timeout (shell functions run directly: the
@@ -289,25 +318,31 @@ mt_init() {
 # background child, and wait until the mount is up. Options go before the
 # positional arguments. Returns 1 (with the log shown) if it did not mount.
 mt_mount() {
-    local db=$1 mnt=$2 pid i=0
+    local db=$1 mnt=$2 pid i=0 rc start
     shift 2
     mkdir -p "$mnt"
     # MT_NATIVE=1 (a development aid): no mount at all, the scripts run on a
     # plain directory, to check the tests' own logic.
     if [ "${MT_NATIVE:-0}" = 1 ]; then return 0; fi
     echo "== $(mt_quote "$TALUSFS" -f "$@" "$db" "$mnt")" >>"$W/talusfs.log"
-    "$TALUSFS" -f "$@" "$db" "$mnt" >>"$W/talusfs.log" 2>&1 &
+    start=$(wc -l <"$W/talusfs.log")
+    # A background job of a non-interactive shell starts with SIGINT
+    # ignored, and libfuse keeps an ignored signal ignored: restore the
+    # default (perl's exec keeps it) so that SIGINT works as in a terminal.
+    perl -e '$SIG{INT} = "DEFAULT"; $SIG{QUIT} = "DEFAULT"; exec @ARGV or die "exec $ARGV[0]: $!\n"' \
+        "$TALUSFS" -f "$@" "$db" "$mnt" >>"$W/talusfs.log" 2>&1 &
     pid=$!
     mt_remember_pid "$mnt" "$pid"
     MT_MOUNTS+=("$mnt")
     while ! mountpoint -q "$mnt"; do
         if ! kill -0 "$pid" 2>/dev/null; then
             wait "$pid"
-            bad "mount: $(mt_quote "$TALUSFS" -f "$@" "$db" "$mnt") exited $? before mounting: $(tail -n 5 "$W/talusfs.log" | tr '\n' ' ')"
+            rc=$?
+            bad "mount: \`$(mt_quote "$TALUSFS" -f "$@" "$db" "$mnt")\` exited $rc before mounting: $(tail -n +$((start + 1)) "$W/talusfs.log" | head -n 5 | tr '\n' ' ')"
             return 1
         fi
         if [ $i -ge 300 ]; then
-            bad "mount: $mnt not mounted after 30 s: $(tail -n 5 "$W/talusfs.log" | tr '\n' ' ')"
+            bad "mount: $mnt not mounted after 30 s: $(tail -n +$((start + 1)) "$W/talusfs.log" | head -n 5 | tr '\n' ' ')"
             return 1
         fi
         sleep 0.1
@@ -324,10 +359,12 @@ mt_mount_daemon() {
     mkdir -p "$mnt"
     MT_MOUNTS+=("$mnt")
     echo "== $(mt_quote "$TALUSFS" "$@" "$db" "$mnt")" >>"$W/talusfs.log"
+    local start
+    start=$(wc -l <"$W/talusfs.log")
     timeout -k 5 30 "$TALUSFS" "$@" "$db" "$mnt" >>"$W/talusfs.log" 2>&1
     rc=$?
     if [ $rc -ne 0 ]; then
-        bad "daemon mount: $(mt_quote "$TALUSFS" "$@" "$db" "$mnt") exited $rc: $(tail -n 5 "$W/talusfs.log" | tr '\n' ' ')"
+        bad "daemon mount: \`$(mt_quote "$TALUSFS" "$@" "$db" "$mnt")\` exited $rc: $(tail -n +$((start + 1)) "$W/talusfs.log" | head -n 5 | tr '\n' ' ')"
         return 1
     fi
     local i=0
@@ -367,7 +404,8 @@ mt_umount() {
     fi
     unset "MT_PID[$mnt]"
     if [ "$MT_EXIT" != 0 ] && [ "$MT_EXIT" != unknown ]; then
-        bad "umount: talusfs exited with status $MT_EXIT after unmount of $mnt: $(tail -n 5 "$W/talusfs.log" | tr '\n' ' ')"
+        bad "umount: talusfs exited with status $MT_EXIT after unmount of $mnt; its output:"
+        mt_show_log >&2
         return 1
     fi
     return 0
@@ -391,12 +429,21 @@ mt_kill9() {
 }
 
 mt_finish() {
+    # A sanitizer report from any talusfs run is a failure even if the
+    # checks passed (e.g. a leak on an error path that exits 1 anyway).
+    if [ -f "$W/talusfs.log" ] && grep -qE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' "$W/talusfs.log"; then
+        bad "talusfs printed a sanitizer report:"
+        mt_show_log >&2
+    fi
     say "$MT_PASS passed, $MT_FAIL failed"
     [ "$MT_FAIL" -eq 0 ] && exit 0
     exit 1
 }
 
 # --- small tools -----------------------------------------------------------
+
+# python3 as a program (for background jobs, whose pid must be python's).
+PY=$(command -v python3 || echo /usr/bin/python3)
 
 mt_python() {
     if command -v python3 >/dev/null; then

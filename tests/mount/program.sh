@@ -12,27 +12,47 @@ mt_init 150
 
 db=$W/db
 mnt=$W/mnt
+mkdir -p "$db"
 
 # Run talusfs in the foreground with a timeout; for mounts that must fail.
+# Its stderr also goes to talusfs.log (where sanitizer reports are looked for).
 tfs_fg() {
-    timeout -k 5 30 "$TALUSFS" -f "$@"
+    local rc
+    echo "== $(mt_quote "$TALUSFS" -f "$@")" >>"$W/talusfs.log"
+    timeout -k 5 30 "$TALUSFS" -f "$@" 2>"$W/fg.err"
+    rc=$?
+    cat "$W/fg.err" >>"$W/talusfs.log"
+    cat "$W/fg.err" >&2
+    return $rc
+}
+# The same for the commands that do not mount (--help, ...).
+tfs_cmd() {
+    local rc
+    echo "== $(mt_quote "$TALUSFS" "$@")" >>"$W/talusfs.log"
+    "$TALUSFS" "$@" 2>"$W/fg.err"
+    rc=$?
+    cat "$W/fg.err" >>"$W/talusfs.log"
+    cat "$W/fg.err" >&2
+    return $rc
 }
 no_talusfs_for() {
     [ -z "$(mt_pids_of_mount "$1")" ]
 }
 
 # --- help, version, usage ---------------------------------------------------------
-check "talusfs --help exits 0" "$TALUSFS" --help
+check "talusfs --help exits 0" tfs_cmd --help
 cat "$W/out" "$W/err" >"$W/help"
 check "--help shows the usage with DBDIR and MOUNTPOINT" grep -q 'DBDIR.*MOUNTPOINT\|DB.*MOUNTPOINT' "$W/help"
 check "--help documents -o ro" grep -q '\bro\b' "$W/help"
 check "--help documents durability" grep -q 'durability' "$W/help"
-check "talusfs --version exits 0" "$TALUSFS" --version
+check "talusfs --version exits 0" tfs_cmd --version
 cat "$W/out" "$W/err" >"$W/version"
 check "--version names talusfs and a version number" grep -q 'talusfs.*[0-9]' "$W/version"
-check_fail "no arguments is a usage error" "" "$TALUSFS"
-check "the usage error says something" test -s "$W/err"
-check_fail "one argument is a usage error" "" "$TALUSFS" "$db"
+check_fail "no arguments is a usage error" "" tfs_cmd
+expect_eq "no arguments: exit status 2" "$MT_RC" 2
+cp "$W/err" "$W/usage.err"
+check "the usage error says something on stderr" test -s "$W/usage.err"
+check_fail "one argument is a usage error" "" tfs_cmd "$db"
 
 # --- daemon mode, database creation -------------------------------------------------
 if mt_mount_daemon "$db/new" "$mnt"; then
@@ -47,8 +67,10 @@ if mt_mount_daemon "$db/new" "$mnt"; then
     check "the second mount point was not mounted" mt_not_mounted "$W/mnt2"
     check "no second talusfs process left" no_talusfs_for "$W/mnt2"
     check "the first mount still works" test "$(cat "$mnt/file")" = persisted
-    check_fail "talus refuses a database that is mounted" "" "$TALUS" -t data get "$db/new" file
-    check "talus says why" grep -qi 'lock\|in use\|busy\|another' "$W/err"
+    check_fail "talus put refuses a database that is mounted" "" "$TALUS" -t data put "$db/new" file x
+    cp "$W/err" "$W/put.err"
+    check "talus says why" grep -qi 'lock\|in use\|busy\|another\|mounted' "$W/put.err"
+    check "the refused put changed nothing" test "$(cat "$mnt/file")" = persisted
 
     pid=${MT_PID[$mnt]}
     check "SIGTERM to the daemon" kill -TERM "$pid"
@@ -57,6 +79,7 @@ if mt_mount_daemon "$db/new" "$mnt"; then
     else
         bad "talusfs did not exit within 30 s of SIGTERM"
         kill -9 "$pid"
+        mt_force_unmount "$mnt"
     fi
     unset "MT_PID[$mnt]"
     check "SIGTERM unmounted the mount point" mt_not_mounted "$mnt"
@@ -74,6 +97,7 @@ if mt_mount "$db/new" "$mnt"; then
     else
         bad "talusfs -f did not exit within 30 s of SIGINT"
         kill -9 "$pid"
+        mt_force_unmount "$mnt"
     fi
     unset "MT_PID[$mnt]"
     check "SIGINT unmounted the mount point" mt_not_mounted "$mnt"
@@ -122,12 +146,13 @@ check "make a database for corruption" "$TALUS" -t data put "$db/bad" k v
 check "its DBMETA exists" test -f "$db/bad/DBMETA"
 printf 'this is not a talus database at all, just garbage bytes\n' >"$db/bad/DBMETA"
 check_fail "a database with a garbage DBMETA fails to mount" "" tfs_fg "$db/bad" "$mnt"
+expect_eq "a database that cannot be opened: exit status 1" "$MT_RC" 1
 cat "$W/err" "$W/out" >"$W/corrupt"
 check "the failure says what is wrong" test -s "$W/corrupt"
 say "corrupt DBMETA message: $(head -c 300 "$W/corrupt" | tr '\n' ' ')"
 check "nothing mounted after the corrupt database" mt_not_mounted "$mnt"
 check "no talusfs left after the corrupt database" no_talusfs_for "$mnt"
-check_fail "a daemon-mode mount of the corrupt database fails too" "" timeout -k 5 30 "$TALUSFS" "$db/bad" "$mnt"
+check_fail "a daemon-mode mount of the corrupt database fails too" "" tfs_cmd "$db/bad" "$mnt"
 check "nothing mounted after the failed daemon mount" mt_not_mounted "$mnt"
 sleep 0.5
 check "no talusfs left after the failed daemon mount" no_talusfs_for "$mnt"

@@ -31,14 +31,18 @@ find "$t" -depth -type d -exec touch -d '2005-05-05 05:05:05.5' {} +
 check "copy of the tree before the snapshot" cp -a "$t" "$W/before"
 
 seq=$(mt_seqno "$mnt")
+s=$mnt/.snap/$seq
 check "the root xattr user.talus.seqno is a number" test -n "$seq"
 check "mkdir .snap/<current seqno> pins a snapshot" mkdir "$mnt/.snap/$seq"
 check "the snapshot directory exists" test -d "$mnt/.snap/$seq"
+echo bump >"$mnt/bump" # a new seqno, so the second pin is another snapshot
 check "talus snapshot MOUNTPOINT pins and prints the path" "$TALUS" snapshot "$mnt"
 keep snap.out
 snap2=$(tr -d '\n' <"$W/snap.out")
 seq2=${snap2##*/}
 check "talus snapshot printed MOUNTPOINT/.snap/N" test "$snap2" = "$mnt/.snap/$seq2" -a -d "$snap2"
+check "the second pin is a later seqno" test "$seq2" -gt "$seq"
+check "a snapshot has only what was there at its seqno" test ! -e "$s/bump" -a -e "$snap2/bump"
 
 # --- change the live tree ------------------------------------------------------
 echo modified >"$t/a/f1"
@@ -52,7 +56,6 @@ rmdir "$t/empty"
 mv "$t/b" "$t/b-renamed"
 mkdir "$t/later"
 
-s=$mnt/.snap/$seq
 check "diff -r of the snapshot against the copy made before the changes" diff -r --no-dereference "$W/before" "$s/t"
 mt_manifest "$W/before" >"$W/m.before"
 mt_manifest "$s/t" >"$W/m.snap"
