@@ -176,7 +176,8 @@ static void dh_clear(struct tfs *fs, struct dirh *dh, size_t upto)
         free(dh->ents[i].name);
         tfs_node_put(fs, dh->ents[i].node);
     }
-    memmove(dh->ents, dh->ents + upto, (dh->n - upto) * sizeof *dh->ents);
+    if (upto && dh->n > upto)
+        memmove(dh->ents, dh->ents + upto, (dh->n - upto) * sizeof *dh->ents);
     dh->n -= upto;
     dh->base += (off_t)upto;
 }
@@ -251,24 +252,28 @@ static int emit(struct scan *s, struct dirh *dh, const uint8_t *c, size_t cl, bo
             return rc;
     }
 
-    /* The name's own key bytes. */
-    size_t plain = len;
+    /* The name's own key bytes: a last name adds what is left of the
+     * component after the chain's earlier pieces (the scan prefix). */
     char nm[FSK_NAME_MAX + 1];
     memcpy(nm, name, len);
     nm[len] = 0;
-    if (!cont && conflict)
-        fsk_is_conflict_name(nm, len, &plain);
     uint8_t seg[FSK_NAME_MAX];
+    const uint8_t *sp = seg;
     size_t segl = 0;
-    bool more;
-    rc = fsk_name_to_bytes(nm, plain, s->depth == 0 && s->top.n == 0, seg, sizeof seg, &segl,
-                           &more);
-    if (rc < 0)
-        return 0;
+    if (cont) {
+        bool more;
+        if (fsk_name_to_bytes(nm, len, s->depth == 0 && s->top.n == 0, seg, sizeof seg, &segl,
+                              &more) < 0)
+            return 0;
+    } else {
+        size_t partial = s->pfx.n - s->top.n;
+        sp = c + partial;
+        segl = cl - partial;
+    }
 
     uint8_t kind = cont ? TFS_CONT : is_dir ? TFS_DIR : TFS_FILE;
     struct tfs_node *n = NULL;
-    rc = tfs_node_make(fs, s->dir, nm, seg, segl, kind, !cont && conflict, &n);
+    rc = tfs_node_make(fs, s->dir, nm, sp, segl, kind, !cont && conflict, &n);
     if (rc < 0)
         return rc;
     struct stat st;
@@ -366,8 +371,8 @@ static int fill(struct scan *s, struct dirh *dh)
             if (talus_iter_valid(it)) {
                 size_t nkl;
                 const uint8_t *nk = talus_iter_key(it, &nkl);
-                if (nkl > cs + cl && memcmp(nk, s->top.p, cs) == 0 &&
-                    memcmp(nk + cs, c.p, cl) == 0) {
+                if (nkl > cs + cl && (cs == 0 || memcmp(nk, s->top.p, cs) == 0) &&
+                    (cl == 0 || memcmp(nk + cs, c.p, cl) == 0)) {
                     uint8_t b = nk[cs + cl];
                     dir = b == '/' ? 1 : b < '/' ? has_dir(s, c.p, c.n) : 0;
                 }

@@ -540,9 +540,16 @@ void tfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         return;
     }
     if (!h->writable) {
+        /* An extra reference for the reply: the kernel may end this read
+         * and run the release of its handle before fuse_reply_buf returns
+         * (the bytes are copied by then, but the buffer must outlive it). */
         struct tfs_blob *b = h->blob;
+        pthread_mutex_lock(&fs->tbl);
+        b->refs++;
+        pthread_mutex_unlock(&fs->tbl);
         size_t n = (uint64_t)off >= b->len ? 0 : b->len - (size_t)off;
         fuse_reply_buf(req, n ? (const char *)b->data + off : NULL, n < size ? n : size);
+        blob_unref(fs, b);
         return;
     }
     struct tfs_node *n = h->n;

@@ -141,32 +141,27 @@ int tfs_resolve(struct tfs *fs, struct tfs_node *parent, const char *name, struc
     if (rc < 0)
         goto out;
 
-    /* This name's own bytes (the conflict suffix is not part of the key). */
     size_t plain = nlen;
     bool conflict = fsk_is_conflict_name(name, nlen, &plain);
-    bool more = false;
-    size_t got = 0;
-    rc = tfs_buf_set(&r->seg, NULL, 0);
-    if (rc == 0 && r->seg.cap < FSK_NAME_MAX) {
-        tfs_buf_free(&r->seg);
-        r->seg.p = malloc(FSK_NAME_MAX);
-        r->seg.cap = r->seg.p ? FSK_NAME_MAX : 0;
-        rc = r->seg.p ? 0 : -ENOMEM;
-    }
-    if (rc == 0)
-        rc = fsk_name_to_bytes(name, plain, at_root, r->seg.p, r->seg.cap, &got, &more);
-    if (rc < 0)
-        goto out;
-    r->seg.n = got;
+    bool more = nlen >= 2 && name[nlen - 2] == FSK_ESCAPE && name[nlen - 1] == '+';
     r->comp_start = pfx.n;
 
     if (more) {
-        /* A piece of a long component: a directory of the chain. */
+        /* A piece of a long component: a directory of the chain. A piece
+         * never starts with an escape that depends on its position, so it
+         * decodes on its own; fsk_path_to_key checks the whole chain once
+         * its last name is known. */
+        size_t got = 0;
+        bool m2 = false;
+        if ((rc = tfs_buf_set(&r->seg, NULL, 0)) < 0 || (rc = tfs_buf_add(&r->seg, name, nlen)) < 0)
+            goto out;
+        rc = fsk_name_to_bytes(name, nlen, at_root, r->seg.p, r->seg.cap, &got, &m2);
+        if (rc < 0)
+            goto out;
+        r->seg.n = got;
         r->kind = TFS_RES_CONT;
         r->depth = depth + 1;
         rc = tfs_node_key(fs, parent, &r->key);
-        if (rc == 0 && tfs_is_rootlike(parent))
-            r->key.n = 0;
         if (rc == 0 && parent->kind == TFS_DIR)
             rc = tfs_buf_add(&r->key, "/", 1);
         if (rc == 0)
@@ -181,7 +176,7 @@ int tfs_resolve(struct tfs *fs, struct tfs_node *parent, const char *name, struc
      * canonical spelling of) the whole chain. Below the root a dummy first
      * component keeps ".snap"-style escapes from being accepted there.
      */
-    struct tfs_buf path = {0};
+    struct tfs_buf path = {0}, pk = {0};
     bool first = tfs_is_rootlike(top);
     rc = first ? 0 : tfs_buf_add(&path, "x/", 2);
     if (rc == 0)
@@ -192,18 +187,25 @@ int tfs_resolve(struct tfs *fs, struct tfs_node *parent, const char *name, struc
         rc = -ENOMEM;
     if (rc == 0)
         rc = fsk_path_to_key((const char *)path.p, path.n, k, cap, &klen);
+    /* What the chain's earlier pieces contribute (the parent's key). */
+    if (rc == 0 && parent->kind == TFS_CONT)
+        rc = tfs_node_key(fs, parent, &pk);
     if (rc == 0) {
         size_t skip = first ? 0 : 2;
-        if (klen < skip || memchr(k + skip, '/', klen - skip))
+        size_t partial = parent->kind == TFS_CONT ? pk.n - pfx.n : 0;
+        if (klen < skip + partial || memchr(k + skip, '/', klen - skip))
             rc = -ENOENT;
         else {
             rc = tfs_buf_set(&r->key, pfx.p, pfx.n);
             if (rc == 0)
                 rc = tfs_buf_add(&r->key, k + skip, klen - skip);
+            if (rc == 0)
+                rc = tfs_buf_set(&r->seg, k + skip + partial, klen - skip - partial);
         }
     }
     free(k);
     tfs_buf_free(&path);
+    tfs_buf_free(&pk);
     if (rc == 0 && r->key.n > TALUS_MAX_KEY)
         rc = -ENAMETOOLONG;
     r->kind = conflict ? TFS_RES_CONFLICT : TFS_RES_ENTRY;

@@ -452,7 +452,8 @@ void tfs_op_readlink(fuse_req_t req, fuse_ino_t ino)
     if (rc < 0) {
         fuse_reply_err(req, -rc);
     } else {
-        memcpy(target, val, vlen);
+        if (vlen)
+            memcpy(target, val, vlen);
         target[vlen] = 0;
         fuse_reply_readlink(req, target);
     }

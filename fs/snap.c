@@ -167,7 +167,8 @@ int tfs_snap_list(struct tfs *fs, uint64_t **seqnos, size_t *count)
         if (!*seqnos)
             rc = -ENOMEM;
         else {
-            memcpy(*seqnos, fs->pins, fs->npins * sizeof **seqnos);
+            if (fs->npins)
+                memcpy(*seqnos, fs->pins, fs->npins * sizeof **seqnos);
             *count = fs->npins;
         }
     }

@@ -97,7 +97,7 @@ static int iter_at(struct tfs *fs, struct tfs_view v, const uint8_t *lower, size
 
 static bool starts_with(const void *k, size_t kl, const void *p, size_t pl)
 {
-    return kl >= pl && memcmp(k, p, pl) == 0;
+    return kl >= pl && (pl == 0 || memcmp(k, p, pl) == 0);
 }
 
 /*
@@ -153,7 +153,8 @@ int tfs_probe_key(struct tfs *fs, struct tfs_view v, const uint8_t *key, size_t 
         rc = -ENOMEM;
         goto out;
     }
-    memcpy(d, key, klen);
+    if (klen)
+        memcpy(d, key, klen);
     d[klen] = '/';
     talus_iter_seek(it, d, klen + 1);
     if (talus_iter_valid(it)) {

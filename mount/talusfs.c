@@ -339,68 +339,68 @@ static void detach_stdio(void)
         close(fd);
 }
 
-int main(int argc, char **argv)
+/* Serve one mount; returns the exit status. */
+static int run(struct fuse_args *args, struct opts *o)
 {
-    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-    struct opts o;
-    memset(&o, 0, sizeof o);
-    if (fuse_opt_parse(&args, &o, specs, opt_proc) < 0)
+    if (fuse_opt_parse(args, o, specs, opt_proc) < 0)
         return usage_error("%s", "bad options");
-    if (o.help) {
+    if (o->help) {
         fputs(usage_text, stdout);
         return 0;
     }
-    if (o.version) {
+    if (o->version) {
         printf("talusfs %s (libfuse %s)\n", TALUS_VERSION_STRING, fuse_pkgversion());
         return 0;
     }
-    if (!o.dbdir || !o.mnt)
+    if (!o->dbdir || !o->mnt)
         return usage_error("%s", "missing DBDIR or MOUNTPOINT");
-    if (o.extra_args)
+    if (o->extra_args)
         return usage_error("%s", "too many arguments (expected DBDIR MOUNTPOINT)");
 
     struct tfs_config cfg;
     tfs_config_init(&cfg);
-    int st = config_from(&o, &cfg);
+    int st = config_from(o, &cfg);
     if (st)
         return st;
-    char *dbdir = absolute(o.dbdir), *mnt = realpath(o.mnt, NULL);
+    st = 1;
+    char *dbdir = absolute(o->dbdir), *mnt = realpath(o->mnt, NULL), *mopts = NULL;
+    struct tfs *fs = NULL;
+    struct fuse_session *se = NULL;
+    int status_fd = -1;
     struct stat sb;
     if (!mnt || stat(mnt, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-        fprintf(stderr, "talusfs: mount point %s: %s\n", o.mnt,
+        fprintf(stderr, "talusfs: mount point %s: %s\n", o->mnt,
                 mnt ? "not a directory" : strerror(errno));
-        return 1;
+        goto out;
     }
     if (!dbdir) {
-        fprintf(stderr, "talusfs: %s: %s\n", o.dbdir, strerror(errno));
-        return 1;
+        fprintf(stderr, "talusfs: %s: %s\n", o->dbdir, strerror(errno));
+        goto out;
     }
     cfg.dbdir = dbdir;
-    if (!o.ro && stat(dbdir, &sb) < 0 && errno == ENOENT && make_dirs(dbdir) < 0) {
+    if (!o->ro && stat(dbdir, &sb) < 0 && errno == ENOENT && make_dirs(dbdir) < 0) {
         fprintf(stderr, "talusfs: cannot create the database directory %s: %s\n", dbdir,
                 strerror(errno));
-        return 1;
+        goto out;
     }
 
     /* fsname shows the database in `mount` and `df`; subtype makes the
      * type fuse.talusfs (what /etc/fstab names). */
-    size_t ol = strlen(dbdir) * 2 + 64;
-    char *mopts = malloc(ol), *q = mopts;
+    mopts = malloc(strlen(dbdir) * 2 + 64);
     if (!mopts)
-        return 1;
-    q += sprintf(q, "subtype=talusfs,default_permissions,fsname=");
+        goto out;
+    char *q = mopts + sprintf(mopts, "subtype=talusfs,default_permissions,fsname=");
     for (const char *s = dbdir; *s; s++) { /* ',' and '\' are separators */
         if (*s == ',' || *s == '\\')
             *q++ = '\\';
         *q++ = *s;
     }
     *q = 0;
-    if (fuse_opt_add_arg(&args, "-o") < 0 || fuse_opt_add_arg(&args, mopts) < 0)
-        return 1;
-    free(mopts);
+    if (fuse_opt_add_arg(args, "-o") < 0 || fuse_opt_add_arg(args, mopts) < 0)
+        goto out;
 
-    int status_fd = o.foreground ? -1 : daemon_fork();
-    tfs_log_init(1, o.debug);
+    status_fd = o->foreground ? -1 : daemon_fork();
+    tfs_log_init(1, o->debug);
 
     /* Only the main thread may take SIGINT/SIGTERM/SIGHUP: libfuse's loop
      * waits there for the handler to end it. Threads started from here on
@@ -413,42 +413,34 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     char err[1024] = "";
-    struct tfs *fs = NULL;
-    int rc = tfs_open(&cfg, &fs, err, sizeof err);
-    if (rc < 0) {
+    if (tfs_open(&cfg, &fs, err, sizeof err) < 0) {
         fprintf(stderr, "talusfs: %s\n", err);
-        tfs_close(fs);
-        report(status_fd, 1);
-        return 1;
+        goto out;
     }
-    struct fuse_session *se = fuse_session_new(&args, tfs_ops(), sizeof(struct fuse_lowlevel_ops),
-                                               fs);
+    se = fuse_session_new(args, tfs_ops(), sizeof(struct fuse_lowlevel_ops), fs);
     if (!se) {
         fprintf(stderr, "talusfs: cannot start the FUSE session (bad mount option?)\n");
-        tfs_close(fs);
-        report(status_fd, 1);
-        return 1;
+        goto out;
     }
     if (fuse_set_signal_handlers(se) < 0 || fuse_session_mount(se, mnt) < 0) {
         fprintf(stderr, "talusfs: cannot mount %s on %s\n", dbdir, mnt);
         fuse_remove_signal_handlers(se);
-        fuse_session_destroy(se);
-        tfs_close(fs);
-        report(status_fd, 1);
-        return 1;
+        goto out;
     }
     tfs_attach_session(fs, se);
-    if (!o.foreground) {
+    if (!o->foreground) {
         report(status_fd, 0);
+        status_fd = -1;
         if (chdir("/") < 0) {
             /* nothing to do: we hold no relative paths */
         }
         detach_stdio();
-        tfs_log_init(0, o.debug);
+        tfs_log_init(0, o->debug);
     }
 
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
-    if (o.single) {
+    int rc;
+    if (o->single) {
         rc = fuse_session_loop(se);
     } else {
         struct fuse_loop_config *lc = fuse_loop_cfg_create();
@@ -457,19 +449,35 @@ int main(int argc, char **argv)
         rc = fuse_session_loop_mt(se, lc);
         fuse_loop_cfg_destroy(lc);
     }
+    /* rc > 0: ended by a signal, which is a clean exit. */
+    st = rc < 0 ? 1 : 0;
     tfs_detach_session(fs);
     fuse_remove_signal_handlers(se);
     fuse_session_unmount(se);
-    int crc = tfs_close(fs);
-    fuse_session_destroy(se);
-    fuse_opt_free_args(&args);
+out:
+    if (fs && tfs_close(fs) < 0)
+        st = 1;
+    if (se)
+        fuse_session_destroy(se);
+    report(status_fd, (unsigned char)st);
+    free(mopts);
     free(dbdir);
     free(mnt);
+    return st;
+}
+
+int main(int argc, char **argv)
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct opts o;
+    memset(&o, 0, sizeof o);
+    int st = run(&args, &o);
+    fuse_opt_free_args(&args);
     free(o.dbdir);
     free(o.mnt);
     free(o.durability);
     free(o.compression);
     free(o.cache_size);
     free(o.max_file_size);
-    return crc < 0 || rc < 0 ? 1 : 0;
+    return st;
 }

@@ -115,6 +115,7 @@ unmount_current() {
     fi
     MOUNT_PID=
     MOUNT_AT=
+    DEAD_REPORTED=
 }
 cleanup() {
     trap - EXIT
@@ -204,10 +205,28 @@ remount() {
 }
 
 # --- timing ----------------------------------------------------------------------
+# Is the FUSE server of the current target still running? The first time it
+# is found dead, show the end of its log.
+server_alive() {
+    [ -n "$MOUNT_PID" ] || return 0
+    kill -0 "$MOUNT_PID" 2>/dev/null && return 0
+    if [ -z "${DEAD_REPORTED:-}" ]; then
+        DEAD_REPORTED=1
+        echo "$NAME: the FUSE server (pid $MOUNT_PID) died; the end of its output:" >&2
+        grep -v '^ *0x\|redzone\|Shadow' "$W/server.log" | tail -n 40 | sed 's/^/    | /' >&2
+    fi
+    return 1
+}
+
 # phase WORKLOAD TARGET CMD...: time CMD (bounded by the phase timeout).
 phase() {
     local w=$1 t=$2 t0 t1 rc
     shift 2
+    if ! server_alive; then
+        RES[$w,$t]=FAIL
+        [ "${QUIET:-0}" = 1 ] || printf '  %-12s %-12s %s\n' "$t" "$w" "FAIL (server died)" >&2
+        return 1
+    fi
     t0=$(date +%s.%N)
     timeout -k 10 "$PHASE_TIMEOUT" "$@" >"$W/phase.out" 2>"$W/phase.err"
     rc=$?

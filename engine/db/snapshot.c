@@ -193,7 +193,8 @@ int talus_snapshot_list(talus_db *db, talus_pinned_snapshot **out, size_t *count
     talus_tree **trees = malloc((db->ntrees ? db->ntrees : 1) * sizeof *trees);
     size_t ntrees = 0;
     if (pins && trees) {
-        memcpy(pins, db->pins, n * sizeof *pins);
+        if (n)
+            memcpy(pins, db->pins, n * sizeof *pins);
         for (size_t i = 0; i < db->ntrees; i++)
             if (!db->trees[i]->dropped && db->trees[i]->tr)
                 trees[ntrees++] = db->trees[i];

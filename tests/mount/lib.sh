@@ -31,6 +31,7 @@ MT_WATCHDOG=
 W=
 declare -a MT_MOUNTS=()
 declare -A MT_PID=()
+declare -A MT_WAITER=()
 
 say() { echo "$MT_NAME: $*"; }
 
@@ -82,7 +83,7 @@ mt_check_alive() {
     for m in "${!MT_PID[@]}"; do
         p=${MT_PID[$m]}
         if ! kill -0 "$p" 2>/dev/null || [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" = Z ]; then
-            wait "$p" 2>/dev/null
+            wait "${MT_WAITER[$p]:-$p}" 2>/dev/null
             say "ERROR: talusfs (pid $p) serving $m died (exit status $?) during the check above; stopping. Its last output:" >&2
             mt_show_log >&2
             unset "MT_PID[$m]"
@@ -222,7 +223,7 @@ mt_force_unmount() {
 # Wait up to $2 seconds (default 30) for process $1 to end; its exit status
 # (for our own children) is in MT_EXIT. Returns 1 on timeout.
 mt_wait_exit() {
-    local pid=$1 limit=${2:-30} i=0
+    local pid=$1 limit=${2:-30} i=0 waiter
     MT_EXIT=
     while kill -0 "$pid" 2>/dev/null; do
         # A zombie child of ours counts as ended: wait reaps it below.
@@ -231,7 +232,10 @@ mt_wait_exit() {
         sleep 0.1
         i=$((i + 1))
     done
-    if wait "$pid" 2>/dev/null; then MT_EXIT=0; else MT_EXIT=$?; fi
+    # A foreground talusfs is the child of its waiter (see mt_mount), whose
+    # exit status is talusfs's.
+    waiter=${MT_WAITER[$pid]:-$pid}
+    if wait "$waiter" 2>/dev/null; then MT_EXIT=0; else MT_EXIT=$?; fi
     # Not our child: wait fails with 127; the status is unknown.
     [ "$MT_EXIT" = 127 ] && MT_EXIT=unknown
     return 0
@@ -318,7 +322,7 @@ mt_init() {
 # background child, and wait until the mount is up. Options go before the
 # positional arguments. Returns 1 (with the log shown) if it did not mount.
 mt_mount() {
-    local db=$1 mnt=$2 pid i=0 rc start
+    local db=$1 mnt=$2 pid i=0 rc start waiter
     shift 2
     mkdir -p "$mnt"
     # MT_NATIVE=1 (a development aid): no mount at all, the scripts run on a
@@ -326,22 +330,44 @@ mt_mount() {
     if [ "${MT_NATIVE:-0}" = 1 ]; then return 0; fi
     echo "== $(mt_quote "$TALUSFS" -f "$@" "$db" "$mnt")" >>"$W/talusfs.log"
     start=$(wc -l <"$W/talusfs.log")
-    # A background job of a non-interactive shell starts with SIGINT
-    # ignored, and libfuse keeps an ignored signal ignored: restore the
-    # default (perl's exec keeps it) so that SIGINT works as in a terminal.
-    perl -e '$SIG{INT} = "DEFAULT"; $SIG{QUIT} = "DEFAULT"; exec @ARGV or die "exec $ARGV[0]: $!\n"' \
+    # talusfs runs as the child of a small perl waiter (our background job)
+    # that writes talusfs's pid to a file and exits with its status, so that
+    # a talusfs killed by a signal shows as a status, not as a "Killed" line
+    # from bash. The waiter also restores SIGINT, which a background job of
+    # a non-interactive shell starts with ignored (libfuse keeps an ignored
+    # signal ignored), so that SIGINT works as in a terminal.
+    rm -f "$W/tfs.pid"
+    perl -e '
+        $SIG{INT} = "DEFAULT"; $SIG{QUIT} = "DEFAULT";
+        my $pidfile = shift;
+        my $pid = fork() // die "fork: $!\n";
+        if ($pid == 0) { exec(@ARGV) or die "exec $ARGV[0]: $!\n" }
+        open(my $f, ">", "$pidfile.tmp") or die; print $f "$pid\n"; close($f);
+        rename("$pidfile.tmp", $pidfile) or die;
+        $SIG{INT} = "IGNORE"; $SIG{QUIT} = "IGNORE"; $SIG{TERM} = "IGNORE";
+        waitpid($pid, 0);
+        exit($? & 127 ? 128 + ($? & 127) : $? >> 8);' "$W/tfs.pid" \
         "$TALUSFS" -f "$@" "$db" "$mnt" >>"$W/talusfs.log" 2>&1 &
-    pid=$!
+    waiter=$!
+    while [ ! -s "$W/tfs.pid" ] && kill -0 "$waiter" 2>/dev/null; do sleep 0.02; done
+    pid=$(cat "$W/tfs.pid" 2>/dev/null)
+    if [ -z "$pid" ]; then
+        bad "mount: could not start $TALUSFS: $(tail -n +$((start + 1)) "$W/talusfs.log" | head -n 5 | tr '\n' ' ')"
+        return 1
+    fi
+    MT_WAITER[$pid]=$waiter
     mt_remember_pid "$mnt" "$pid"
     MT_MOUNTS+=("$mnt")
     while ! mountpoint -q "$mnt"; do
         if ! kill -0 "$pid" 2>/dev/null; then
-            wait "$pid"
+            wait "$waiter"
             rc=$?
+            unset "MT_PID[$mnt]"
             bad "mount: \`$(mt_quote "$TALUSFS" -f "$@" "$db" "$mnt")\` exited $rc before mounting: $(tail -n +$((start + 1)) "$W/talusfs.log" | head -n 5 | tr '\n' ' ')"
             return 1
         fi
         if [ $i -ge 300 ]; then
+            unset "MT_PID[$mnt]"
             bad "mount: $mnt not mounted after 30 s: $(tail -n +$((start + 1)) "$W/talusfs.log" | head -n 5 | tr '\n' ' ')"
             return 1
         fi

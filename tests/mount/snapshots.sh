@@ -35,6 +35,7 @@ s=$mnt/.snap/$seq
 check "the root xattr user.talus.seqno is a number" test -n "$seq"
 check "mkdir .snap/<current seqno> pins a snapshot" mkdir "$mnt/.snap/$seq"
 check "the snapshot directory exists" test -d "$mnt/.snap/$seq"
+check_fail "pinning the same seqno again" "File exists" mkdir "$mnt/.snap/$seq"
 echo bump >"$mnt/bump" # a new seqno, so the second pin is another snapshot
 check "talus snapshot MOUNTPOINT pins and prints the path" "$TALUS" snapshot "$mnt"
 keep snap.out
@@ -141,6 +142,7 @@ check "the live tree survived the remount" diff "$W/m.live" "$W/m.live2"
 # --- unpin -----------------------------------------------------------------------
 check "rmdir .snap/N unpins" rmdir "$s"
 check "ls .snap no longer lists N" bash -c "! ls '$mnt/.snap' | grep -qx '$seq'"
+check_fail "rmdir of a seqno that is not pinned" "" rmdir "$s"
 check "talus snapshot MOUNTPOINT rm N" "$TALUS" snapshot "$mnt" rm "$seq2"
 check "ls .snap is empty" test -z "$(ls "$mnt/.snap")"
 mt_umount "$mnt"
