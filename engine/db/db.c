@@ -707,6 +707,13 @@ int db_open_env(const char *path, const talus_options *opts, tl_env *env, talus_
     }
     if ((rc = db_recover_journal(db)) < 0)
         goto fail;
+    /* A pinned seqno may be above everything recovered (its last batches
+     * had durability none and were lost): never hand it out again, or the
+     * pin would show writes made after it. */
+    if (db->npins && db->pins[db->npins - 1] > atomic_load(&db->last_seq)) {
+        atomic_store(&db->last_seq, db->pins[db->npins - 1]);
+        atomic_store(&db->published_seq, db->pins[db->npins - 1]);
+    }
     if (!opts->read_only) {
         if ((rc = db_start_journal(db)) < 0)
             goto fail;

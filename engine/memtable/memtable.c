@@ -129,11 +129,19 @@ int mt_get(mt_memtable *m, tl_slice ukey, uint64_t read_seq, uint8_t *type, tl_s
     sl_iter it;
     sl_iter_init(&it, &m->list);
     sl_iter_seek_ukey(&it, ukey, read_seq);
-    if (!sl_iter_valid(&it))
-        return 0;
-    tl_slice ik = it.key;
-    if (tl_bytes_cmp(ik.data, ik.len - TL_IKEY_TRAILER, ukey.data, ukey.len) != 0)
-        return 0;
+    tl_slice ik;
+    for (;;) {
+        if (!sl_iter_valid(&it))
+            return 0;
+        ik = it.key;
+        if (tl_bytes_cmp(ik.data, ik.len - TL_IKEY_TRAILER, ukey.data, ukey.len) != 0)
+            return 0;
+        /* A version inserted concurrently may land between the search and
+         * the step onto the next node: skip anything newer than the read. */
+        if (tl_ikey_seq(ik) <= read_seq)
+            break;
+        sl_iter_next(&it);
+    }
     if (type)
         *type = tl_ikey_type(ik);
     if (value)

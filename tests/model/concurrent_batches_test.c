@@ -22,7 +22,7 @@
  * batches (no lost update) and the K keys hold the last batch of the writer
  * whose last batch got the highest seqno; the same after a simulated crash
  * (every batch was `sync`) and after a clean reopen. Each writer commits
- * --ops batches (default 1500, scaled by TALUS_TEST_SCALE).
+ * --ops batches (default 1000, scaled by TALUS_TEST_SCALE).
  */
 #include <ftw.h>
 #include <getopt.h>
@@ -53,7 +53,7 @@
 static talus_db *db;
 static talus_tree *trees[2];
 static uint64_t seed;
-static unsigned long batches_per_writer = 1500;
+static unsigned long batches_per_writer = 1000;
 static _Atomic uint64_t started[WRITERS], acked[WRITERS];
 static uint64_t last_seq[WRITERS];
 static atomic_int writers_running, failed;
@@ -154,7 +154,8 @@ static void *writer(void *arg)
             break;
         }
         if (seq <= prev)
-            failf("writer %u: batch %" PRIu64 " got seqno %" PRIu64 ", not above its previous %" PRIu64,
+            failf("writer %u: batch %" PRIu64 " got seqno %" PRIu64
+                  ", not above its previous %" PRIu64,
                   w, c, seq, prev);
         prev = seq;
         last_seq[w] = seq;
@@ -300,12 +301,12 @@ static void *reader(void *arg)
                 if (ctr[w] == UINT64_MAX)
                     break;
                 if (ctr[w] < lo[w])
-                    failf("reader %u at seqno %" PRIu64 ": ctr/%u is %" PRIu64 ", but batch %" PRIu64
-                          " was acknowledged before the snapshot was taken",
+                    failf("reader %u at seqno %" PRIu64 ": ctr/%u is %" PRIu64
+                          ", but batch %" PRIu64 " was acknowledged before the snapshot was taken",
                           id, seq, w, ctr[w], lo[w]);
                 if (ctr[w] > hi[w])
-                    failf("reader %u at seqno %" PRIu64 ": ctr/%u is %" PRIu64
-                          ", but only %" PRIu64 " batches were started",
+                    failf("reader %u at seqno %" PRIu64 ": ctr/%u is %" PRIu64 ", but only %" PRIu64
+                          " batches were started",
                           id, seq, w, ctr[w], hi[w]);
                 if (ctr[w] < seen[w])
                     failf("reader %u at seqno %" PRIu64 ": ctr/%u went back from %" PRIu64
@@ -349,8 +350,8 @@ static int verify_final(const char *when)
     for (unsigned w = 0; w < WRITERS; w++) {
         uint64_t c = read_ctr(NULL, w);
         if (c != atomic_load(&acked[w])) {
-            failf("%s: ctr/%u is %" PRIu64 ", expected %" PRIu64 " (acknowledged batches)", when,
-                  w, c, atomic_load(&acked[w]));
+            failf("%s: ctr/%u is %" PRIu64 ", expected %" PRIu64 " (acknowledged batches)", when, w,
+                  c, atomic_load(&acked[w]));
             return -1;
         }
     }
@@ -386,8 +387,7 @@ static int open_db(const char *dir)
     if (rc == 0)
         rc = talus_tree_open(db, "odd", 1, NULL, &trees[1]);
     if (rc != 0) {
-        failf("talus_open/tree_open %s: %d (%s): %s", dir, rc, talus_strerror(rc),
-              talus_errmsg());
+        failf("talus_open/tree_open %s: %d (%s): %s", dir, rc, talus_strerror(rc), talus_errmsg());
         return -1;
     }
     trees[0] = talus_default_tree(db);

@@ -17,6 +17,8 @@
  * it was created, and that two reads at one snapshot agree. A tiny write
  * buffer makes flushes and compactions run under all of this. At the end
  * every key must hold its final counter, before and after a reopen.
+ * Each writer does --ops operations (default 20000, scaled by the
+ * environment variable TALUS_TEST_SCALE).
  */
 #include <ftw.h>
 #include <getopt.h>
@@ -283,6 +285,16 @@ static int verify_final(const char *when)
     return 0;
 }
 
+static unsigned long scaled(unsigned long n)
+{
+    const char *s = getenv("TALUS_TEST_SCALE");
+    double f = s && *s ? strtod(s, NULL) : 1.0;
+    if (!(f > 0))
+        f = 1.0;
+    unsigned long v = (unsigned long)((double)n * f + 0.5);
+    return v < 100 ? 100 : v;
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *f)
 {
     return remove(path);
@@ -312,13 +324,14 @@ int main(int argc, char **argv)
                                        {"dir", required_argument, NULL, 'd'},
                                        {NULL, 0, NULL, 0}};
     const char *parent = getenv("TMPDIR");
-    int opt, have_seed = 0;
+    int opt, have_seed = 0, have_ops = 0;
     while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         if (opt == 's') {
             seed = strtoull(optarg, NULL, 0);
             have_seed = 1;
         } else if (opt == 'n') {
             ops_per_writer = strtoul(optarg, NULL, 0);
+            have_ops = 1;
         } else if (opt == 'd') {
             parent = optarg;
         } else {
@@ -328,6 +341,8 @@ int main(int argc, char **argv)
     }
     if (!have_seed)
         seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+    if (!have_ops)
+        ops_per_writer = scaled(ops_per_writer);
     printf("concurrent_test: seed=%" PRIu64 "\n", seed);
     fflush(stdout);
     if (parent == NULL || parent[0] == '\0')

@@ -60,8 +60,8 @@ void mr_db_open(struct mr_run *r)
     for (int i = 1; i < r->ntrees; i++) {
         int rc = talus_tree_open(r->db, tree_names[i], first, &r->topts[i], &r->t[i]);
         if (rc != 0)
-            mr_fail(r, "talus_tree_open(%s, create=%d) returned %d (%s): %s", tree_names[i],
-                    first, rc, talus_strerror(rc), talus_errmsg());
+            mr_fail(r, "talus_tree_open(%s, create=%d) returned %d (%s): %s", tree_names[i], first,
+                    rc, talus_strerror(rc), talus_errmsg());
         if (strcmp(talus_tree_name(r->t[i]), tree_names[i]) != 0)
             mr_fail(r, "talus_tree_name gave %s, expected %s", talus_tree_name(r->t[i]),
                     tree_names[i]);
@@ -172,9 +172,10 @@ static void after_open(struct mr_run *r)
 {
     uint64_t cur = talus_seqno(r->db);
     if (r->npins > 0 && cur < r->pins[r->npins - 1].seq)
-        mr_fail(r, "the recovered seqno %" PRIu64 " is below the pinned seqno %" PRIu64
-                   ": reads at the pin are refused as 'in the future', and new batches "
-                   "would reuse seqnos <= the pin",
+        mr_fail(r,
+                "the recovered seqno %" PRIu64 " is below the pinned seqno %" PRIu64
+                ": reads at the pin are refused as 'in the future', and new batches "
+                "would reuse seqnos <= the pin",
                 cur, r->pins[r->npins - 1].seq);
     mr_check_pin_list(r);
     mr_check_refusals(r, 1);
@@ -222,8 +223,8 @@ static void observe(struct mr_run *r, int p, int t)
     if (p > 0) {
         s = talus_snapshot_at(r->db, r->pins[p - 1].seq);
         if (s == NULL)
-            mr_fail(r, "talus_snapshot_at(%s) after the crash returned NULL: %s",
-                    point_name(r, p), talus_errmsg());
+            mr_fail(r, "talus_snapshot_at(%s) after the crash returned NULL: %s", point_name(r, p),
+                    talus_errmsg());
     }
     for (size_t k = 0; k < r->ks.n; k++)
         *obs_at(r, p, t, k) = (struct mr_obs){0, 0, 0};
@@ -239,8 +240,9 @@ static void observe(struct mr_run *r, int p, int t)
         while (k < r->ks.n && mt_cmp(r->ks.key[k], r->ks.len[k], key, kn) < 0)
             k++;
         if (k == r->ks.n || mt_cmp(r->ks.key[k], r->ks.len[k], key, kn) != 0)
-            mr_fail(r, "after the crash, tree %d at %s lists key %s, which was never written "
-                       "(or is out of order)",
+            mr_fail(r,
+                    "after the crash, tree %d at %s lists key %s, which was never written "
+                    "(or is out of order)",
                     t, point_name(r, p), mt_hex(key, kn));
         *obs_at(r, p, t, k) = (struct mr_obs){mt_hash(val, vn), (uint32_t)vn, 1};
         k++;
@@ -268,8 +270,8 @@ static int obs_is_val(const struct mr_obs *o, const mt_val *v)
 }
 
 /* Describe what was read and which batch of the history wrote it. */
-static void describe_obs(const struct mr_run *r, const struct mr_obs *o, int t, size_t k,
-                         char *buf, size_t cap)
+static void describe_obs(const struct mr_run *r, const struct mr_obs *o, int t, size_t k, char *buf,
+                         size_t cap)
 {
     if (!o->present) {
         snprintf(buf, cap, "absent");
@@ -323,8 +325,9 @@ static void resolve_history(struct mr_run *r, int npoints, const uint64_t *pseq)
             char got[200], exp[64];
             describe_obs(r, obs_at(r, bad_p, w->tree, w->key), w->tree, w->key, got, sizeof got);
             describe_wop(w, exp, sizeof exp);
-            mr_fail(r, "after the crash, batch %" PRIu64 " (durability %s, %u writes%s) must have "
-                       "survived, but tree %d key %s at %s is %s, expected %s",
+            mr_fail(r,
+                    "after the crash, batch %" PRIu64 " (durability %s, %u writes%s) must have "
+                    "survived, but tree %d key %s at %s is %s, expected %s",
                     h->seq, mr_dur_name(h->durability), h->nops,
                     h->durability == TALUS_DURABILITY_NONE ? ", its trees flushed after it" : "",
                     w->tree, mt_hex(r->ks.key[w->key], r->ks.len[w->key]), point_name(r, bad_p),
@@ -368,8 +371,9 @@ static void check_unexplained(struct mr_run *r, int npoints)
                     continue;
                 char got[200];
                 describe_obs(r, &r->obs[idx], t, k, got, sizeof got);
-                mr_fail(r, "after the crash, tree %d key %s at %s is %s, expected %s (its "
-                           "value as of seqno %" PRIu64 ")",
+                mr_fail(r,
+                        "after the crash, tree %d key %s at %s is %s, expected %s (its "
+                        "value as of seqno %" PRIu64 ")",
                         t, mt_hex(r->ks.key[k], r->ks.len[k]), point_name(r, p), got,
                         v->present ? "a value" : "absent",
                         p > 0 && base != r->base_state ? r->pins[p - 1].seq : r->base_seq);
@@ -399,8 +403,9 @@ static void rebuild(struct mr_run *r, int npoints)
         for (int t = 0; t < r->ntrees; t++)
             for (size_t k = 0; k < r->ks.n; k++)
                 if (!obs_is_val(obs_at(r, p, t, k), &mr_tree_cstate(r, state, t)[k]))
-                    mr_fail(r, "model_test bug: the rebuilt model disagrees with the database "
-                               "at tree %d key %s at %s",
+                    mr_fail(r,
+                            "model_test bug: the rebuilt model disagrees with the database "
+                            "at tree %d key %s at %s",
                             t, mt_hex(r->ks.key[k], r->ks.len[k]), point_name(r, p));
     }
 }
@@ -421,8 +426,9 @@ void mr_do_crash(struct mr_run *r)
     r->opname = "crash+reopen";
     uint64_t cur = talus_seqno(r->db);
     if (cur < max_certain)
-        mr_fail(r, "the seqno after the crash is %" PRIu64 ", below %" PRIu64
-                   ", the seqno of a batch that must have survived",
+        mr_fail(r,
+                "the seqno after the crash is %" PRIu64 ", below %" PRIu64
+                ", the seqno of a batch that must have survived",
                 cur, max_certain);
     after_open(r);
     r->opname = "crash+reopen";

@@ -41,8 +41,8 @@ static void check_pos(struct mr_run *r, int t, talus_iter *it, const mt_view *v,
                 mt_hex(r->ks.key[pos], r->ks.len[pos]), got);
     }
     if (!mt_value_eq(&v->state[pos], val, vn))
-        mr_fail(r, "tree %d iterator %s at key %s: value differs (expected %u bytes, got %zu)", t, step,
-                mt_hex(k, kn), v->state[pos].len, vn);
+        mr_fail(r, "tree %d iterator %s at key %s: value differs (expected %u bytes, got %zu)", t,
+                step, mt_hex(k, kn), v->state[pos].len, vn);
 }
 
 /* Random bounds and prefix for an iterator. lower <= upper when both set. */
@@ -134,7 +134,7 @@ void mr_iter_walk(struct mr_run *r)
         snap = (int)mt_below(&r->rng, r->nsnaps);
     else if (r->npins > 0 && mt_chance(&r->rng, 20))
         pin = (int)mt_below(&r->rng, r->npins);
-    r->opname = snap >= 0 ? "iterator walk at a snapshot"
+    r->opname = snap >= 0  ? "iterator walk at a snapshot"
                 : pin >= 0 ? "iterator walk at a pinned seqno"
                            : "iterator walk";
     struct bounds b;

@@ -128,7 +128,7 @@ void mr_do_batch(struct mr_run *r)
         random_wop(r, &w, t, k, 60, 20);
         const uint8_t *key = r->ks.key[k];
         size_t kn = r->ks.len[k];
-        int rc = w.kind == MR_PUT ? talus_batch_put(r->batch, r->t[t], key, kn, r->vbuf, w.len)
+        int rc = w.kind == MR_PUT   ? talus_batch_put(r->batch, r->t[t], key, kn, r->vbuf, w.len)
                  : w.kind == MR_DEL ? talus_batch_delete(r->batch, r->t[t], key, kn)
                                     : talus_batch_weak_delete(r->batch, r->t[t], key, kn);
         mr_check_rc(r, rc, "talus_batch_put/delete");
@@ -169,9 +169,8 @@ static void check_read(struct mr_run *r, int t, const uint8_t *key, size_t kn, c
     r->n_read++;
     if (is_contains) {
         if (rc < 0 || rc != (v->present ? 1 : 0))
-            mr_fail(r, "tree %d key %s: expected %s, contains returned %d (%s)", t,
-                    mt_hex(key, kn), v->present ? "1 (present)" : "0 (absent)", rc,
-                    rc < 0 ? talus_errmsg() : "");
+            mr_fail(r, "tree %d key %s: expected %s, contains returned %d (%s)", t, mt_hex(key, kn),
+                    v->present ? "1 (present)" : "0 (absent)", rc, rc < 0 ? talus_errmsg() : "");
         return;
     }
     if (!v->present) {
@@ -237,11 +236,13 @@ void mr_do_read(struct mr_run *r, int where)
     size_t vn = 0;
     int rc;
     unsigned how = (unsigned)mt_below(&r->rng, 4);
-    if (pin >= 0 && how != 1) {
+    /* A pinned seqno is read through talus_get_at or a handle from
+     * talus_snapshot_at; so is the current seqno now and then. */
+    if ((pin >= 0 && how != 1) || (snap < 0 && pin < 0 && how >= 2 && mt_chance(&r->rng, 20))) {
         own = talus_snapshot_at(r->db, seq);
         if (own == NULL)
-            mr_fail(r, "talus_snapshot_at(pinned seqno %" PRIu64 ") returned NULL: %s", seq,
-                    talus_errmsg());
+            mr_fail(r, "talus_snapshot_at(%s seqno %" PRIu64 ") returned NULL: %s",
+                    pin >= 0 ? "pinned" : "current", seq, talus_errmsg());
         if (talus_snapshot_seqno(own) != seq)
             mr_fail(r, "talus_snapshot_at(%" PRIu64 ") has seqno %" PRIu64, seq,
                     talus_snapshot_seqno(own));
@@ -377,8 +378,8 @@ static void unpin_at(struct mr_run *r, int i)
  * must be allowed: the snapshot holds its versions). */
 void mr_do_pin(struct mr_run *r)
 {
-    int from_snap = r->nsnaps > 0 && mt_chance(&r->rng, 35) ? (int)mt_below(&r->rng, r->nsnaps)
-                                                            : -1;
+    int from_snap =
+        r->nsnaps > 0 && mt_chance(&r->rng, 35) ? (int)mt_below(&r->rng, r->nsnaps) : -1;
     if (r->pin_durable_only && (from_snap >= 0 || !mr_hist_newest_certain(r)))
         return;
     uint64_t seq = from_snap >= 0 ? r->snaps[from_snap].seq : talus_seqno(r->db);
@@ -415,8 +416,9 @@ void mr_do_unpin(struct mr_run *r)
         r->opname = "unpin a seqno that is not pinned";
         int rc = talus_snapshot_unpin(r->db, seq);
         if (rc != TALUS_ENOTFOUND)
-            mr_fail(r, "talus_snapshot_unpin(%" PRIu64 ") of a seqno not pinned returned %d, "
-                       "expected TALUS_ENOTFOUND",
+            mr_fail(r,
+                    "talus_snapshot_unpin(%" PRIu64 ") of a seqno not pinned returned %d, "
+                    "expected TALUS_ENOTFOUND",
                     seq, rc);
         return;
     }
@@ -442,8 +444,9 @@ static void expect_refused(struct mr_run *r, uint64_t seq, const char *why, int 
     int rc = talus_get_at(r->t[t], seq, r->ks.key[k], r->ks.len[k], &val, &vn);
     talus_free(val);
     if (rc != TALUS_ESNAPSHOT)
-        mr_fail(r, "talus_get_at(%" PRIu64 ") of a seqno %s returned %d, expected "
-                   "TALUS_ESNAPSHOT (current seqno %" PRIu64 ")",
+        mr_fail(r,
+                "talus_get_at(%" PRIu64 ") of a seqno %s returned %d, expected "
+                "TALUS_ESNAPSHOT (current seqno %" PRIu64 ")",
                 seq, why, rc, talus_seqno(r->db));
     talus_snapshot *s = talus_snapshot_at(r->db, seq);
     if (s != NULL) {
@@ -454,8 +457,9 @@ static void expect_refused(struct mr_run *r, uint64_t seq, const char *why, int 
         return;
     rc = talus_snapshot_pin(r->db, seq);
     if (rc != TALUS_ESNAPSHOT)
-        mr_fail(r, "talus_snapshot_pin(%" PRIu64 ") of a seqno %s returned %d, expected "
-                   "TALUS_ESNAPSHOT",
+        mr_fail(r,
+                "talus_snapshot_pin(%" PRIu64 ") of a seqno %s returned %d, expected "
+                "TALUS_ESNAPSHOT",
                 seq, why, rc);
 }
 
@@ -546,8 +550,7 @@ void mr_do_compact(struct mr_run *r)
     if (has_lo && has_hi && mt_cmp(lo, lon, hi, hin) > 0)
         has_lo = 0;
     uint64_t seq = talus_seqno(r->db);
-    mr_check_rc(r,
-                talus_compact_range(r->t[t], has_lo ? lo : NULL, lon, has_hi ? hi : NULL, hin),
+    mr_check_rc(r, talus_compact_range(r->t[t], has_lo ? lo : NULL, lon, has_hi ? hi : NULL, hin),
                 "talus_compact_range");
     mr_hist_flushed(r, t, seq); /* compact_range flushes first */
 }

@@ -107,8 +107,8 @@ struct mr_run {
     struct mr_obs *obs;                 /* [MR_POINTS][nstate] */
     uint8_t *explained;                 /* same shape */
     /* counters for the summary */
-    unsigned long n_write, n_batch, n_read, n_pinned_read, n_iter_steps, n_reopen, n_crash,
-        n_flush, n_compact, n_pin, n_lost, n_kept;
+    unsigned long n_write, n_batch, n_read, n_pinned_read, n_iter_steps, n_reopen, n_crash, n_flush,
+        n_compact, n_pin, n_lost, n_kept;
     uint64_t eng_flushes, eng_compactions; /* engine counters of closed handles */
 };
 

@@ -147,7 +147,7 @@ static void step(struct mr_run *r)
         int pin = snap < 0 && r->npins > 0 && mt_chance(&r->rng, 40)
                       ? (int)mt_below(&r->rng, r->npins)
                       : -1;
-        r->opname = snap >= 0 ? "full scan at snapshot"
+        r->opname = snap >= 0  ? "full scan at snapshot"
                     : pin >= 0 ? "full scan at a pinned seqno"
                                : "full scan";
         mr_full_scan(r, t, snap, pin);
@@ -170,9 +170,12 @@ static void step(struct mr_run *r)
         mr_do_flush(r);
     else if (p < 9810)
         mr_do_compact(r);
-    else if (p < 9830) {
+    else if (p < 9820) {
         r->opname = "wait_idle";
         mr_check_rc(r, talus_wait_idle(r->db), "talus_wait_idle");
+    } else if (p < 9830) {
+        r->opname = "db_sync";
+        mr_check_rc(r, talus_db_sync(r->db), "talus_db_sync");
     } else if (p < 9836)
         mr_do_reopen(r);
     else if (p < 9846)
@@ -258,8 +261,9 @@ static void check_tree_drop(struct mr_run *r)
     mr_check_rc(r, talus_tree_drop(r->db, "scratch"), "talus_tree_drop(scratch)");
     int rc = talus_tree_open(r->db, "scratch", 0, NULL, &s);
     if (rc != TALUS_ENOTFOUND)
-        mr_fail(r, "talus_tree_open of a dropped tree without create returned %d, expected "
-                   "TALUS_ENOTFOUND",
+        mr_fail(r,
+                "talus_tree_open of a dropped tree without create returned %d, expected "
+                "TALUS_ENOTFOUND",
                 rc);
     if (talus_tree_drop(r->db, "default") == 0)
         mr_fail(r, "talus_tree_drop(default) succeeded");
@@ -313,16 +317,11 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"seed", required_argument, NULL, 's'},
-        {"ops", required_argument, NULL, 'n'},
-        {"dir", required_argument, NULL, 'd'},
-        {"keys", required_argument, NULL, 'k'},
-        {"trees", required_argument, NULL, 't'},
-        {"keep", no_argument, NULL, 'K'},
-        {"real-sync", no_argument, NULL, 'S'},
-        {"pin-durable-only", no_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"seed", required_argument, NULL, 's'},  {"ops", required_argument, NULL, 'n'},
+        {"dir", required_argument, NULL, 'd'},   {"keys", required_argument, NULL, 'k'},
+        {"trees", required_argument, NULL, 't'}, {"keep", no_argument, NULL, 'K'},
+        {"real-sync", no_argument, NULL, 'S'},   {"pin-durable-only", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     static struct mr_run run;
     struct mr_run *r = &run;
