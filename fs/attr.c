@@ -156,6 +156,14 @@ int tfs_node_stat(struct tfs *fs, struct tfs_node *n, struct stat *st)
     return 0;
 }
 
+double tfs_attr_timeout(struct tfs *fs, struct tfs_node *n)
+{
+    pthread_mutex_lock(&fs->tbl);
+    bool writing = n->w != NULL;
+    pthread_mutex_unlock(&fs->tbl);
+    return writing ? 0 : fs->cfg.attr_timeout;
+}
+
 void tfs_entry_param(struct tfs *fs, struct tfs_node *n, const struct stat *st,
                      struct fuse_entry_param *e)
 {
@@ -163,7 +171,7 @@ void tfs_entry_param(struct tfs *fs, struct tfs_node *n, const struct stat *st,
     e->ino = n->ino;
     e->generation = 1;
     e->attr = *st;
-    e->attr_timeout = fs->cfg.attr_timeout;
+    e->attr_timeout = tfs_attr_timeout(fs, n);
     e->entry_timeout = fs->cfg.entry_timeout;
     if (n->kind == TFS_SNAPROOT)
         e->entry_timeout = 1; /* rmdir of a snapshot is seen quickly */
@@ -186,7 +194,6 @@ void tfs_reply_entry(fuse_req_t req, struct tfs *fs, struct tfs_node *n)
 
 void tfs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)fi;
     struct tfs *fs = tfs_of(req);
     struct tfs_node *n = tfs_node_get(fs, ino);
     if (!n) {
@@ -195,10 +202,18 @@ void tfs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     struct stat st;
     int rc = tfs_node_stat(fs, n, &st);
+    /* Asked for an open file (fstat, or the kernel before a read past the
+     * size it knows): a reader's size is that of the version it reads,
+     * whatever a writer did to the size the kernel keeps for the inode. */
+    uint64_t size;
+    if (rc == 0 && n->kind == TFS_FILE && tfs_file_handle_size(fi, &size)) {
+        st.st_size = (off_t)size;
+        st.st_blocks = (blkcnt_t)((size + 511) / 512);
+    }
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else
-        fuse_reply_attr(req, &st, fs->cfg.attr_timeout);
+        fuse_reply_attr(req, &st, tfs_attr_timeout(fs, n));
     tfs_node_put(fs, n);
 }
 
@@ -402,7 +417,7 @@ void tfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_se
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else
-        fuse_reply_attr(req, &st, fs->cfg.attr_timeout);
+        fuse_reply_attr(req, &st, tfs_attr_timeout(fs, n));
     tfs_node_put(fs, n);
 }
 

@@ -235,9 +235,9 @@ static int emit(struct scan *s, struct dirh *dh, const uint8_t *c, size_t cl, bo
     int rc = tfs_comp_names(c, cl, s->top.n == 0, conflict, &s->names, &nn);
     if (rc < 0)
         return rc == -ENAMETOOLONG ? 0 : rc;
-    if (s->depth > 0 && !(s->names.n > s->mychain.n &&
-                          memcmp(s->names.p, s->mychain.p, s->mychain.n) == 0 &&
-                          s->names.p[s->mychain.n] == '/'))
+    if (s->depth > 0 &&
+        !(s->names.n > s->mychain.n && memcmp(s->names.p, s->mychain.p, s->mychain.n) == 0 &&
+          s->names.p[s->mychain.n] == '/'))
         return 0; /* a component with these bytes but another spelling */
     const char *name;
     size_t len;
@@ -276,11 +276,11 @@ static int emit(struct scan *s, struct dirh *dh, const uint8_t *c, size_t cl, bo
     rc = tfs_node_make(fs, s->dir, nm, sp, segl, kind, !cont && conflict, &n);
     if (rc < 0)
         return rc;
+    /* Fill the cache first: tfs_node_stat would otherwise take fs->ns,
+     * which the caller holds (a second read lock can wait behind a writer). */
     struct stat st;
-    if (kind != TFS_CONT) {
-        struct tfs_probe p = {.file = has_file, .dir = is_dir, .size = size};
-        rc = tfs_node_load_attr(fs, n, s->v, &p);
-    }
+    struct tfs_probe p = {.file = has_file, .dir = is_dir, .size = size};
+    rc = tfs_node_load_attr(fs, n, s->v, &p);
     if (rc == 0)
         rc = tfs_node_stat(fs, n, &st);
     if (rc == 0)

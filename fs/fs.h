@@ -81,7 +81,6 @@ void tfs_meta_free(struct tfs_meta *m);
 struct tfs_xattr *tfs_meta_xfind(const struct tfs_meta *m, const char *name);
 int tfs_meta_xset(struct tfs_meta *m, const char *name, const void *v, size_t vlen);
 int tfs_meta_xdel(struct tfs_meta *m, const char *name);
-int tfs_meta_copy(struct tfs_meta *dst, const struct tfs_meta *src);
 
 /* ---- inodes (inode.c) -------------------------------------------------- */
 
@@ -112,14 +111,14 @@ struct tfs_node {
     uint64_t ino;
     uint64_t nlookup; /* kernel references (lookup count) */
     struct tfs_node *parent;
-    char *name;       /* the path name the kernel knows it by */
+    char *name; /* the path name the kernel knows it by */
     size_t namelen;
-    uint8_t *seg;     /* key bytes this name contributes */
+    uint8_t *seg; /* key bytes this name contributes */
     size_t seglen;
-    uint8_t kind;     /* enum tfs_kind */
-    bool conflict;    /* file shown as "name%f" next to a same-named dir */
-    bool linked;      /* reachable by (parent, name); false after removal */
-    bool virt;        /* TFS_CONT made by mkdir, not backed by keys (yet) */
+    uint8_t kind;  /* enum tfs_kind */
+    bool conflict; /* file shown as "name%f" next to a same-named dir */
+    bool linked;   /* reachable by (parent, name); false after removal */
+    bool virt;     /* TFS_CONT made by mkdir, not backed by keys (yet) */
     /* A file created through the mount whose first commit (at close,
      * flush or fsync) has not happened: it exists only here, so a crash
      * leaves it absent rather than empty. Listed by its parent's readdir
@@ -183,8 +182,7 @@ void tfs_fresh_add(struct tfs *fs, struct tfs_node *n);
 void tfs_fresh_del(struct tfs *fs, struct tfs_node *n);
 bool tfs_has_fresh(struct tfs *fs, struct tfs_node *dir);
 /* Make a node for the root of snapshot slot s (or return the existing one). */
-int tfs_node_snaproot(struct tfs *fs, struct tfs_snap *s, const char *name,
-                      struct tfs_node **out);
+int tfs_node_snaproot(struct tfs *fs, struct tfs_snap *s, const char *name, struct tfs_node **out);
 int tfs_table_init(struct tfs *fs);
 void tfs_table_free(struct tfs *fs);
 
@@ -194,12 +192,12 @@ enum tfs_res_kind { TFS_RES_ENTRY = 1, TFS_RES_CONFLICT, TFS_RES_CONT };
 
 /* What a name below a directory-like node denotes. */
 struct tfs_res {
-    uint8_t kind;        /* enum tfs_res_kind */
-    struct tfs_buf key;  /* full key (ENTRY, CONFLICT) or partial (CONT) */
-    struct tfs_buf seg;  /* the name's own key bytes */
+    uint8_t kind;         /* enum tfs_res_kind */
+    struct tfs_buf key;   /* full key (ENTRY, CONFLICT) or partial (CONT) */
+    struct tfs_buf seg;   /* the name's own key bytes */
     struct tfs_buf chain; /* names of the component so far, '/'-joined */
-    size_t comp_start;   /* offset in key where the component starts */
-    int depth;           /* TFS_CONT: names of the component so far */
+    size_t comp_start;    /* offset in key where the component starts */
+    int depth;            /* TFS_CONT: names of the component so far */
 };
 
 /* Decode `name` below `parent`: -ENOENT for a name that is not the
@@ -258,10 +256,10 @@ void tfs_txn_end(struct tfs_txn *tx);
 
 struct tfs_snap {
     uint64_t seqno;
-    uint16_t idx;         /* 1..65535, part of every inode number below it */
-    talus_snapshot *h;    /* NULL once unpinned and unused */
+    uint16_t idx;      /* 1..65535, part of every inode number below it */
+    talus_snapshot *h; /* NULL once unpinned and unused */
     bool pinned;
-    uint32_t users;       /* operations and handles using h */
+    uint32_t users; /* operations and handles using h */
     struct tfs_node *root;
 };
 
@@ -309,12 +307,6 @@ static inline struct tfs *tfs_of(fuse_req_t req)
     return (struct tfs *)fuse_req_userdata(req);
 }
 
-static inline struct tfs_view tfs_view_of(const struct tfs_node *n)
-{
-    struct tfs_view v = {n->snap ? n->snap->h : NULL};
-    return v;
-}
-
 /* Can this node be changed? 0, or -EROFS (snapshot, read-only mount). */
 int tfs_writable(struct tfs *fs, const struct tfs_node *n);
 
@@ -353,8 +345,7 @@ int tfs_lookup_node(struct tfs *fs, struct tfs_node *parent, const char *name,
 
 /* file.c */
 void tfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void tfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                 struct fuse_file_info *fi);
+void tfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void tfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                   struct fuse_file_info *fi);
 void tfs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
@@ -367,11 +358,15 @@ void tfs_file_close(struct tfs *fs, struct fuse_file_info *fi);
 /* setattr's part: truncate to size (if do_size) and put the file's
  * uncommitted contents into tx; *newsize is the size after it, *wrote
  * whether contents went into tx. REQUIRES n->wlock and fs->ns (write). */
-int tfs_file_txn_contents(struct tfs_txn *tx, struct tfs_node *n, const uint8_t *key,
-                          size_t klen, bool do_size, uint64_t size, bool *wrote,
-                          uint64_t *newsize);
+int tfs_file_txn_contents(struct tfs_txn *tx, struct tfs_node *n, const uint8_t *key, size_t klen,
+                          bool do_size, uint64_t size, bool *wrote, uint64_t *newsize);
 /* After tx with the contents committed. REQUIRES n->wlock and fs->ns. */
 void tfs_file_committed(struct tfs *fs, struct tfs_node *n);
+/* The size a read-only handle sees (its version's); false for others. */
+bool tfs_file_handle_size(struct fuse_file_info *fi, uint64_t *size);
+/* Seconds the kernel may cache n's attributes (0 while a file is being
+ * written: readers of other versions must be asked again, see file.c). */
+double tfs_attr_timeout(struct tfs *fs, struct tfs_node *n);
 /* Commit the uncommitted writes of n, if any. */
 int tfs_file_flush(struct tfs *fs, struct tfs_node *n);
 /* The attribute record to rewrite for node n (the stored one, or for a
@@ -396,8 +391,8 @@ void tfs_op_readlink(fuse_req_t req, fuse_ino_t ino);
 
 /* After directory `name` below parent went away (rmdir, rename): a file
  * with the same key is shown under the plain name again. REQUIRES ns. */
-void tfs_unconflict(struct tfs *fs, struct tfs_node *parent, const char *name,
-                    const uint8_t *key, size_t klen);
+void tfs_unconflict(struct tfs *fs, struct tfs_node *parent, const char *name, const uint8_t *key,
+                    size_t klen);
 /* Chain directories (TFS_CONT) from dir up that no key spells any more
  * disappear. REQUIRES fs->ns. */
 void tfs_drop_empty_chain(struct tfs *fs, struct tfs_node *dir);

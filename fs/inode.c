@@ -63,8 +63,8 @@ static void del_ino(struct tfs *fs, struct tfs_node *n)
 
 static void del_name(struct tfs *fs, struct tfs_node *n)
 {
-    struct tfs_node **pp = &fs->by_name[hash_name(n->parent->ino, n->name, n->namelen,
-                                                  fs->nbuckets)];
+    struct tfs_node **pp =
+        &fs->by_name[hash_name(n->parent->ino, n->name, n->namelen, fs->nbuckets)];
     while (*pp && *pp != n)
         pp = &(*pp)->next_name;
     if (*pp)
@@ -103,8 +103,7 @@ static void grow(struct tfs *fs)
 
 static void attach(struct tfs *fs, struct tfs_node *n);
 static struct tfs_node *new_node(struct tfs *fs, struct tfs_node *parent, const char *name,
-                                 size_t namelen, const uint8_t *seg, size_t seglen,
-                                 uint8_t kind);
+                                 size_t namelen, const uint8_t *seg, size_t seglen, uint8_t kind);
 
 int tfs_table_init(struct tfs *fs)
 {

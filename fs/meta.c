@@ -244,18 +244,3 @@ int tfs_meta_xdel(struct tfs_meta *m, const char *name)
     m->nx--;
     return 0;
 }
-
-int tfs_meta_copy(struct tfs_meta *dst, const struct tfs_meta *src)
-{
-    *dst = *src;
-    dst->x = NULL;
-    dst->nx = 0;
-    for (size_t i = 0; i < src->nx; i++) {
-        int rc = tfs_meta_xset(dst, src->x[i].name, src->x[i].val, src->x[i].vlen);
-        if (rc < 0) {
-            tfs_meta_free(dst);
-            return rc;
-        }
-    }
-    return 0;
-}

@@ -193,8 +193,9 @@ int tfs_resolve(struct tfs *fs, struct tfs_node *parent, const char *name, struc
     if (rc == 0) {
         size_t skip = first ? 0 : 2;
         size_t partial = parent->kind == TFS_CONT ? pk.n - pfx.n : 0;
-        if (klen < skip + partial || memchr(k + skip, '/', klen - skip))
-            rc = -ENOENT;
+        if (klen < skip + partial || memchr(k + skip, '/', klen - skip) ||
+            (partial && memcmp(k + skip, pk.p + pfx.n, partial) != 0))
+            rc = -ENOENT; /* the pieces above do not spell this component */
         else {
             rc = tfs_buf_set(&r->key, pfx.p, pfx.n);
             if (rc == 0)

@@ -24,8 +24,8 @@ struct newent {
     bool sgid;
 };
 
-static int newent_init(fuse_req_t req, struct tfs *fs, struct tfs_node *parent,
-                       const char *name, struct newent *ne)
+static int newent_init(fuse_req_t req, struct tfs *fs, struct tfs_node *parent, const char *name,
+                       struct newent *ne)
 {
     memset(ne, 0, sizeof *ne);
     if (parent->kind == TFS_SNAPDIR)
@@ -123,9 +123,9 @@ static int make_entry(fuse_req_t req, struct tfs *fs, struct tfs_node *parent, c
     if (ne.r.kind == TFS_RES_CONT) {
         /* A piece of a long name: a directory that exists only in memory
          * until something is created below it. */
-        rc = type == TFS_T_DIR ? tfs_node_make(fs, parent, name, ne.r.seg.p, ne.r.seg.n,
-                                               TFS_CONT, false, out)
-                               : -EINVAL;
+        rc = type == TFS_T_DIR
+                 ? tfs_node_make(fs, parent, name, ne.r.seg.p, ne.r.seg.n, TFS_CONT, false, out)
+                 : -EINVAL;
         if (rc == 0)
             (*out)->virt = true;
         goto out;
@@ -144,8 +144,8 @@ static int make_entry(fuse_req_t req, struct tfs *fs, struct tfs_node *parent, c
         rc = commit_new(fs, parent, &ne, &m, val, vlen);
     if (rc == 0)
         rc = tfs_node_make(fs, parent, name, ne.r.seg.p, ne.r.seg.n,
-                           type == TFS_T_DIR ? TFS_DIR : TFS_FILE,
-                           ne.r.kind == TFS_RES_CONFLICT, out);
+                           type == TFS_T_DIR ? TFS_DIR : TFS_FILE, ne.r.kind == TFS_RES_CONFLICT,
+                           out);
     if (rc == 0) {
         struct tfs_attr a;
         tfs_attr_from_meta(&m, type == TFS_T_DIR ? 4096 : vlen, &a);
@@ -270,8 +270,8 @@ void tfs_drop_empty_chain(struct tfs *fs, struct tfs_node *dir)
     struct tfs_buf key = {0};
     struct tfs_view live = {NULL};
     while (dir->kind == TFS_CONT && !dir->virt) {
-        if (tfs_node_key(fs, dir, &key) < 0 || tfs_any_key(fs, live, key.p, key.n, NULL, 0, NULL,
-                                                           0) != 0)
+        if (tfs_node_key(fs, dir, &key) < 0 ||
+            tfs_any_key(fs, live, key.p, key.n, NULL, 0, NULL, 0) != 0)
             break;
         tfs_inval_entry(fs, dir->parent->ino, dir->name, dir->namelen);
         tfs_node_unlink(fs, dir);
@@ -282,8 +282,8 @@ void tfs_drop_empty_chain(struct tfs *fs, struct tfs_node *dir)
 
 /* After directory "name" went away, a file with the same key is shown
  * under the plain name instead of the conflict form. */
-void tfs_unconflict(struct tfs *fs, struct tfs_node *parent, const char *name,
-                    const uint8_t *key, size_t klen)
+void tfs_unconflict(struct tfs *fs, struct tfs_node *parent, const char *name, const uint8_t *key,
+                    size_t klen)
 {
     struct tfs_view live = {NULL};
     struct tfs_probe p;

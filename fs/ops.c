@@ -125,8 +125,7 @@ int tfs_close(struct tfs *fs)
         tfs_snap_free_all(fs);
         int rc = talus_close(fs->db);
         if (rc < 0) {
-            tfs_log(LOG_ERR, "closing the database: %s: %s", talus_strerror(rc),
-                    talus_errmsg());
+            tfs_log(LOG_ERR, "closing the database: %s: %s", talus_strerror(rc), talus_errmsg());
             ret = rc;
         }
         fs->db = NULL;

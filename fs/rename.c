@@ -43,8 +43,7 @@ static int span_init(const uint8_t *key, size_t klen, bool dir, struct span *s)
 
 /* For every key of span s in tree t: delete it (to == NULL) or put its
  * value under to's key + the rest of the key. */
-static int span_walk(struct tfs_txn *tx, talus_tree *t, const struct span *s,
-                     const struct span *to)
+static int span_walk(struct tfs_txn *tx, talus_tree *t, const struct span *s, const struct span *to)
 {
     struct tfs *fs = tx->fs;
     if (!s->dir) {
@@ -139,7 +138,7 @@ struct rn {
     const char *name, *newname;
     unsigned flags;
     struct tfs_res r;
-    struct tfs_buf skey;     /* the source's key (no trailing '/') */
+    struct tfs_buf skey;          /* the source's key (no trailing '/') */
     struct span s, d, s_to, d_to; /* what goes away, where it goes */
 };
 

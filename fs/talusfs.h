@@ -35,6 +35,7 @@ struct tfs_config {
     double entry_timeout;    /* kernel dentry cache, seconds */
     double attr_timeout;     /* kernel attribute cache, seconds */
     double negative_timeout; /* kernel negative dentry cache, seconds */
+    int kernel_cache;        /* page cache for live files (see fs/file.c) */
     int foreground;          /* log to stderr (else syslog) */
     int debug;               /* log every operation's failure */
     uid_t uid;               /* owner of keys without attributes */

@@ -40,14 +40,17 @@
 
 struct opts {
     char *durability, *compression, *cache_size, *max_file_size;
-    int foreground, debug, single, help, version, ro;
+    int foreground, debug, single, help, version, ro, kernel_cache;
     char *dbdir, *mnt;
     int extra_args;
 };
 
-enum { KEY_HELP, KEY_VERSION, KEY_FG, KEY_DEBUG, KEY_SINGLE, KEY_RO, KEY_DROP };
+enum { KEY_HELP, KEY_VERSION, KEY_FG, KEY_DEBUG, KEY_SINGLE, KEY_RO, KEY_KCACHE, KEY_DROP };
 
-#define OPT(t, f) {t, offsetof(struct opts, f), 0}
+#define OPT(t, f)                                                                                  \
+    {                                                                                              \
+        t, offsetof(struct opts, f), 0                                                             \
+    }
 
 static const struct fuse_opt specs[] = {
     OPT("durability=%s", durability),
@@ -63,6 +66,7 @@ static const struct fuse_opt specs[] = {
     FUSE_OPT_KEY("debug", KEY_DEBUG),
     FUSE_OPT_KEY("-s", KEY_SINGLE),
     FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("kernel_cache", KEY_KCACHE),
     /* Always on (the kernel checks permissions against our attributes). */
     FUSE_OPT_KEY("default_permissions", KEY_DROP),
     /* What mount(8) and /etc/fstab may hand over that is not for FUSE. */
@@ -100,6 +104,10 @@ static const char usage_text[] =
     "  -o compression=ALG     none, lz4 or zstd for new tables\n"
     "  -o max_file_size=BYTES largest file (default 2G, at most 4294967295);\n"
     "                         bigger writes fail with EFBIG\n"
+    "  -o kernel_cache        let the kernel page cache keep file contents\n"
+    "                         (faster small reads, MAP_SHARED works) at the\n"
+    "                         cost of the guarantee that a reader never sees a\n"
+    "                         shortened file while it is rewritten in place\n"
     "  -o OPT                 other mount options (nosuid, nodev, noexec,\n"
     "                         noatime, ...) go to the kernel\n"
     "  -h, --help             show this help and exit\n"
@@ -134,6 +142,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
     case KEY_RO:
         o->ro = 1;
         return 1; /* also a kernel mount flag */
+    case KEY_KCACHE:
+        o->kernel_cache = 1;
+        return 0;
     case KEY_DROP:
         return 0;
     case FUSE_OPT_KEY_NONOPT:
@@ -178,7 +189,8 @@ static bool parse_bytes(const char *s, uint64_t *out)
     default:
         return false;
     }
-    if (*end && end[1] && !(end[1] == 'B' && !end[2]) && !(end[1] == 'i' && end[2] == 'B' && !end[3]))
+    if (*end && end[1] && !(end[1] == 'B' && !end[2]) &&
+        !(end[1] == 'i' && end[2] == 'B' && !end[3]))
         return false;
     if (shift && v > (ULLONG_MAX >> shift))
         return false;
@@ -216,8 +228,7 @@ static int config_from(const struct opts *o, struct tfs_config *cfg)
         else if (!strcmp(o->compression, "zstd"))
             cfg->compression = TALUS_COMPRESS_ZSTD;
         else
-            return usage_error("compression must be none, lz4 or zstd, not '%s'",
-                               o->compression);
+            return usage_error("compression must be none, lz4 or zstd, not '%s'", o->compression);
     }
     uint64_t v;
     if (o->cache_size) {
@@ -236,6 +247,7 @@ static int config_from(const struct opts *o, struct tfs_config *cfg)
         cfg->max_file_size = v;
     }
     cfg->read_only = o->ro;
+    cfg->kernel_cache = o->kernel_cache;
     cfg->foreground = o->foreground;
     cfg->debug = o->debug;
     return 0;

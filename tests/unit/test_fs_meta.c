@@ -45,7 +45,7 @@ static void sample(struct tfs_meta *m)
     m->mode = 04755;
     m->uid = 0xdeadbeef;
     m->gid = 7;
-    m->atime = -1;                  /* before the epoch */
+    m->atime = -1;                 /* before the epoch */
     m->mtime = -14182940500000000; /* 1969-07-20 */
     m->ctime = INT64_MAX;
     uint8_t bin[256];
@@ -102,10 +102,9 @@ static void test_fixed_layout(void **state)
     m.ctime = -2;
     struct tfs_buf enc = {0};
     assert_int_equal(tfs_meta_encode(&m, &enc), 0);
-    static const uint8_t want[] = {
-        1,    1,    0xa4, 0x01, 0,    0,    1,    0,    0,    0,    2,    0,    0,
-        0,    3,    0,    0,    0,    0,    0,    0,    0,    8,    7,    6,    5,
-        4,    3,    2,    1,    0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0};
+    static const uint8_t want[] = {1, 1, 0xa4, 0x01, 0,    0,    1,    0,    0,    0,    2, 0, 0, 0,
+                                   3, 0, 0,    0,    0,    0,    0,    0,    8,    7,    6, 5, 4, 3,
+                                   2, 1, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0};
     assert_int_equal(enc.n, sizeof want);
     assert_memory_equal(enc.p, want, sizeof want);
     tfs_buf_free(&enc);
@@ -250,8 +249,7 @@ static void test_keys_and_moves(void **state)
     assert_int_equal(tfs_node_make(fs, a, "xy%+", (const uint8_t *)"xy", 2, TFS_CONT, false, &c),
                      0);
     struct tfs_node *tail;
-    assert_int_equal(tfs_node_make(fs, c, "z", (const uint8_t *)"z", 1, TFS_FILE, false, &tail),
-                     0);
+    assert_int_equal(tfs_node_make(fs, c, "z", (const uint8_t *)"z", 1, TFS_FILE, false, &tail), 0);
     check_key(fs, tail, "a/xyz");
 
     /* Same (parent, name): same node and inode number. */
@@ -283,7 +281,7 @@ static void test_keys_and_moves(void **state)
     assert_memory_equal(r.key.p, "a/c", 3);
     tfs_res_free(&r);
     assert_int_equal(tfs_resolve(fs, a, "q%25r", &r), -ENOENT); /* an unneeded escape */
-    assert_int_equal(tfs_resolve(fs, a, "%2525", &r), 0);        /* the key "%25" */
+    assert_int_equal(tfs_resolve(fs, a, "%2525", &r), 0);       /* the key "%25" */
     assert_memory_equal(r.key.p, "a/%25", 5);
     tfs_res_free(&r);
     assert_int_equal(tfs_resolve(fs, a, "%2Esnap", &r), -ENOENT); /* only at the root */
@@ -306,9 +304,9 @@ static void test_keys_and_moves(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),   cmocka_unit_test(test_fixed_layout),
-        cmocka_unit_test(test_rejects),     cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_comp_names),  cmocka_unit_test(test_keys_and_moves),
+        cmocka_unit_test(test_roundtrip),  cmocka_unit_test(test_fixed_layout),
+        cmocka_unit_test(test_rejects),    cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_comp_names), cmocka_unit_test(test_keys_and_moves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
