@@ -398,7 +398,7 @@ if [ -n "$fs_bin" ] && [ -x "$fs_bin" ] && [ -c /dev/fuse ] &&
     dbm=$work/dbm
     mnt=$work/mnt
     mkdir "$mnt"
-    "$TALUS" put "$dbm" f "old contents" || bad "put for the mount"
+    "$TALUS" put --tree data "$dbm" f "old contents" || bad "put for the mount"
     "$fs_bin" -f "$dbm" "$mnt" >"$work/talusfs.log" 2>&1 &
     fspid=$!
     i=0
