@@ -758,6 +758,8 @@ int talus_close(talus_db *db)
             pthread_mutex_unlock(&db->write_mu);
             if (r == 0)
                 r = tr_wait_flushed(t->tr);
+            if (r == 0)
+                r = tr_bg_error(t->tr); /* e.g. a compaction that failed */
             if (r < 0 && rc == 0)
                 rc = r;
         }
