@@ -5,7 +5,8 @@
  * The journal is a sequence of segment files "<dir>/<number, 6+ digits>.jnl",
  * each starting with a header (magic, format version, segment number) and
  * holding framed records: one record per committed batch. A record's frame
- * carries its length and an xxh3 checksum covering length and payload.
+ * carries its length, a check of the length (so that a damaged length is
+ * never taken for a record cut short) and an xxh3 checksum of the payload.
  *
  * Writing: records are staged in memory (jnl_writer_add) and handed to the
  * OS in one write per group (jnl_writer_write), then optionally made durable
@@ -15,12 +16,14 @@
  * serializes). Rotation syncs the old segment before the new one is used,
  * so only the newest segment can have a torn tail after power loss.
  *
- * Reading: jnl_reader walks one segment. A record cut short at the end of
- * the file, a checksum mismatch on a record that ends exactly at the end of
- * the file, or zero bytes to the end of the file is a torn tail: the reader
- * reports end of data with torn=true and the offset of the last good
- * record. Damage followed by more data is corruption: TALUS_ECORRUPT naming
- * the segment and offset.
+ * Reading: jnl_reader walks one segment. A frame or record cut short at the
+ * end of the file, a payload checksum mismatch on a record followed only by
+ * zeros (or ending exactly at the end of the file), or zero bytes to the
+ * end of the file is a torn tail: the reader reports end of data with
+ * torn=true and the offset of the last good record. A damaged length (its
+ * check fails) and damage followed by more data are corruption:
+ * TALUS_ECORRUPT naming the segment and offset. FORMAT.md section 4 has
+ * the exact rules.
  */
 #ifndef TL_JOURNAL_H
 #define TL_JOURNAL_H
@@ -44,7 +47,9 @@ typedef struct jnl_writer jnl_writer;
 
 /* Create segment `number` in dir (which must exist) and sync the dir. */
 int jnl_writer_open(tl_env *env, const char *dir, uint64_t number, jnl_writer **out);
-/* Stage one record (copied). */
+/* Stage one record (copied). Any batch fits a record (the length is a
+ * fixed64): TALUS_ETOOBIG only if the framed record would not fit in a
+ * size_t. TALUS_EINVAL for an empty payload. Neither breaks the writer. */
 int jnl_writer_add(jnl_writer *w, tl_slice payload);
 /* Hand every staged record to the OS in one append. On error the staged
  * records are dropped and the writer is broken (every later call fails):

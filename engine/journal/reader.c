@@ -7,8 +7,9 @@
  * chunk buffer, with the unread tail moved to the front when the window
  * slides, so small records cost no syscall each. A record too big for the
  * chunk is read whole into a separate growable buffer; its length was first
- * checked against the bytes left in the file, so a damaged length can never
- * make us allocate more than the file holds.
+ * verified by its length_check and checked against the bytes left in the
+ * file, so a damaged length can never make us allocate more than the file
+ * holds, nor pass for a record cut short.
  *
  * States: reading (pos = offset of the next record = end of the last good
  * one), done (end of data; `torn` says how it ended) and failed (`err`, the
@@ -199,6 +200,19 @@ static int corrupt(jnl_reader *r, const char *what)
                           (unsigned long long)r->pos, what));
 }
 
+/* *zero = whether the file reads as zeros from the record at pos to EOF,
+ * either from pos itself or from a sector boundary inside the record's
+ * length or length_check: after power loss the unsynced end of a file may
+ * read as zeros from any sector boundary, cutting a frame in two. */
+static int zero_filled_frame(jnl_reader *r, bool *zero)
+{
+    uint64_t from = r->pos;
+    uint64_t boundary = (r->pos + JNL_SECTOR - 1) / JNL_SECTOR * JNL_SECTOR;
+    if (boundary < r->pos + JNL_FRAME_LEN_PART)
+        from = boundary; /* zeros from pos are zeros from here too */
+    return zero_to_eof(r, from, zero);
+}
+
 int jnl_reader_next(jnl_reader *r, tl_slice *payload)
 {
     if (r->err)
@@ -210,38 +224,37 @@ int jnl_reader_next(jnl_reader *r, tl_slice *payload)
     uint64_t rem = r->size - r->pos;
     if (rem == 0)
         return end_of_data(r, false);
+    /* A frame cut short holds no record, so nothing acknowledged can be
+     * lost by calling it torn, whatever its bytes are. */
     if (rem < JNL_FRAME_SIZE)
-        return end_of_data(r, true); /* frame cut short */
+        return end_of_data(r, true);
 
     const uint8_t *p;
-    uint8_t frame[JNL_FRAME_SIZE];
     int rc = window(r, r->pos, JNL_FRAME_SIZE, &p);
     if (rc < 0)
         return fail(r, rc);
-    memcpy(frame, p, sizeof frame);
-    uint64_t len = tl_get_fixed64(frame);
+    uint64_t len = tl_get_fixed64(p + JNL_FRAME_LEN);
+    uint64_t len_check = tl_get_fixed64(p + JNL_FRAME_LEN_CHECK);
+    uint64_t want = tl_get_fixed64(p + JNL_FRAME_SUM);
     bool zero;
-    if (len == 0) {
-        if ((rc = zero_to_eof(r, r->pos, &zero)) < 0)
+    if (jnl_length_check(len) != len_check) {
+        /* Zeros (which never pass the check) are a file extended by a
+         * crash before its data reached the disk. Anything else is a
+         * damaged length: never taken for a record cut short. */
+        if ((rc = zero_filled_frame(r, &zero)) < 0)
             return fail(r, rc);
-        return zero ? end_of_data(r, true) : corrupt(r, "length 0 followed by non-zero bytes");
+        return zero ? end_of_data(r, true) : corrupt(r, "damaged length (length check mismatch)");
     }
+    if (len == 0)
+        return corrupt(r, "length 0 (never written)");
     if (len > rem - JNL_FRAME_SIZE)
-        return end_of_data(r, true); /* cut short, or a length running past EOF */
+        return end_of_data(r, true); /* a trustworthy length: cut short */
 
     const uint8_t *data;
-    uint64_t sum;
     if (len <= r->chunk_cap - JNL_FRAME_SIZE) {
         if ((rc = window(r, r->pos, JNL_FRAME_SIZE + (size_t)len, &p)) < 0)
             return fail(r, rc);
-        /* The frame is never looked at again: put the length bytes over
-         * the checksum so length ‖ payload is contiguous and one-shot xxh3
-         * (several times cheaper than streaming for small records) gives
-         * the checksum. */
-        uint8_t *m = r->chunk + (r->pos - r->chunk_off);
-        memcpy(m + 8, frame, 8);
-        sum = tl_xxh3(m + 8, 8 + (size_t)len);
-        data = m + JNL_FRAME_SIZE;
+        data = p + JNL_FRAME_SIZE;
     } else {
         if (len > SIZE_MAX) {
             return fail(r, tl_err(TALUS_ENOMEM,
@@ -249,17 +262,18 @@ int jnl_reader_next(jnl_reader *r, tl_slice *payload)
                                   "too big for this platform",
                                   r->path, (unsigned long long)r->pos));
         }
+        /* len <= rem: never more than the file holds. */
         tl_buf_clear(&r->big);
         if ((rc = tl_buf_reserve(&r->big, (size_t)len)) < 0 ||
             (rc = read_exact(r, r->big.data, (size_t)len, r->pos + JNL_FRAME_SIZE)) < 0)
             return fail(r, rc);
         r->big.len = (size_t)len;
         data = r->big.data;
-        sum = tl_xxh3_2(frame, 8, data, (size_t)len);
     }
-    if (sum != tl_get_fixed64(frame + 8)) {
+    if (tl_xxh3(data, (size_t)len) != want) {
         /* A bad record with nothing but zeros after it is the last write
-         * in flight when the machine stopped. */
+         * in flight when the machine stopped: its unsynced pages may hold
+         * zeros or garbage. Damage followed by more data is not. */
         if ((rc = zero_to_eof(r, r->pos + JNL_FRAME_SIZE + len, &zero)) < 0)
             return fail(r, rc);
         return zero ? end_of_data(r, true) : corrupt(r, "checksum mismatch");

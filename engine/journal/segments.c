@@ -1,6 +1,7 @@
 /*
  * segments.c - journal segment files: their names, listing them in a
- * directory, and the segment header encoding (FORMAT.md sections 1-2).
+ * directory, and the encoding of the segment header and of record frames
+ * (FORMAT.md sections 1-3).
  *
  * Only canonical names count as segments, so that every number has exactly
  * one file name and jnl_segment_name(jnl_list_segments(...)) finds the file
@@ -16,6 +17,12 @@
 #include "util/coding.h"
 #include "util/err.h"
 #include "util/hash.h"
+
+/* jnl_length_check runs for every record written and read: the inlined
+ * xxh3 (the same function, so the same value as tl_xxh3) computes it for 8
+ * bytes without a call into the shared library. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 char *jnl_segment_name(char *buf, size_t n, const char *dir, uint64_t number)
 {
@@ -89,4 +96,18 @@ void jnl_header_encode(uint8_t dst[JNL_HEADER_SIZE], uint32_t version, uint64_t 
     tl_put_fixed32(dst + 12, 0);
     tl_put_fixed64(dst + 16, number);
     tl_put_fixed64(dst + 24, tl_xxh3(dst, 24));
+}
+
+uint64_t jnl_length_check(uint64_t len)
+{
+    uint8_t b[8];
+    tl_put_fixed64(b, len);
+    return XXH3_64bits(b, sizeof b);
+}
+
+void jnl_frame_encode(uint8_t dst[JNL_FRAME_SIZE], uint64_t len, uint64_t sum)
+{
+    tl_put_fixed64(dst + JNL_FRAME_LEN, len);
+    tl_put_fixed64(dst + JNL_FRAME_LEN_CHECK, jnl_length_check(len));
+    tl_put_fixed64(dst + JNL_FRAME_SUM, sum);
 }

@@ -25,7 +25,6 @@
 
 #include "journal/jnl_internal.h"
 #include "journal/journal.h"
-#include "util/coding.h"
 #include "util/err.h"
 #include "util/hash.h"
 
@@ -127,19 +126,16 @@ int jnl_writer_add(jnl_writer *w, tl_slice payload)
     TRY(check(w));
     if (payload.len == 0)
         return tl_err(TALUS_EINVAL, "journal record must not be empty");
+    /* The fixed64 length holds any batch (values up to 2^32-1 bytes each,
+     * plus keys), so the only limit is what this process can address. */
     if (payload.len > SIZE_MAX - JNL_FRAME_SIZE)
         return tl_err(TALUS_ETOOBIG, "journal record of %zu bytes is too big", payload.len);
     TRY(tl_buf_reserve(&w->stage, JNL_FRAME_SIZE + payload.len));
-    /* The checksum covers length ‖ payload. Lay those out contiguously in
-     * the checksum's slot and after it, hash in one shot (much cheaper than
-     * a streaming hash for small records; same value as tl_xxh3_2), then
-     * put the length and checksum in their places. */
+    /* Copy, then hash the copy while it is still in cache: one pass over
+     * the payload for the checksum (the length check hashes 8 bytes). */
     uint8_t *p = w->stage.data + w->stage.len;
-    tl_put_fixed64(p + 8, (uint64_t)payload.len);
     memcpy(p + JNL_FRAME_SIZE, payload.data, payload.len);
-    uint64_t sum = tl_xxh3(p + 8, 8 + payload.len);
-    tl_put_fixed64(p, (uint64_t)payload.len);
-    tl_put_fixed64(p + 8, sum);
+    jnl_frame_encode(p, (uint64_t)payload.len, tl_xxh3(p + JNL_FRAME_SIZE, payload.len));
     w->stage.len += JNL_FRAME_SIZE + payload.len;
     return 0;
 }
