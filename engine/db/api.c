@@ -12,8 +12,7 @@
 int db_check_key(const void *key, size_t klen)
 {
     if (klen == 0 || !key)
-        return tl_err(TALUS_EINVAL, "keys must be 1 to %u bytes; got an empty key",
-                      TALUS_MAX_KEY);
+        return tl_err(TALUS_EINVAL, "keys must be 1 to %u bytes; got an empty key", TALUS_MAX_KEY);
     if (klen > TALUS_MAX_KEY)
         return tl_err(TALUS_ETOOBIG, "key of %zu bytes is over the limit of %u bytes", klen,
                       TALUS_MAX_KEY);
@@ -145,8 +144,7 @@ int talus_flush(talus_tree *t)
     return tr_wait_flushed(t->tr);
 }
 
-int talus_compact_range(talus_tree *t, const void *lo, size_t lolen, const void *hi,
-                        size_t hilen)
+int talus_compact_range(talus_tree *t, const void *lo, size_t lolen, const void *hi, size_t hilen)
 {
     TRY(db_check_tree(t));
     TRY(db_check_writable(t->db));

@@ -138,8 +138,8 @@ static int meta_parse(talus_db *db, const uint8_t *p, size_t n, meta_tree **out,
     uint32_t fv = tl_get_fixed32(p + 8);
     if (fv > DB_FORMAT_MAX_READ)
         return tl_err(TALUS_EVERSION,
-                      "%s: database uses format V%u features; this build reads up to V%u", path,
-                      fv, DB_FORMAT_MAX_READ);
+                      "%s: database uses format V%u features; this build reads up to V%u", path, fv,
+                      DB_FORMAT_MAX_READ);
     if (fv < DB_FORMAT_V3)
         return tl_err(TALUS_ECORRUPT, "%s/DBMETA: format version %u is invalid", path, fv);
     db->format_version = fv;

@@ -105,12 +105,12 @@ struct talus_db {
      * (one fdatasync if any asked for sync), applies them and publishes. */
     pthread_mutex_t q_mu;
     db_writer *q_head, *q_tail;
-    size_t q_len;            /* writers queued (guarded by q_mu) */
-    atomic_size_t last_sync_group; /* writers in the last group that synced */
+    size_t q_len;                      /* writers queued (guarded by q_mu) */
+    atomic_size_t last_sync_group;     /* writers in the last group that synced */
     atomic_uint_fast64_t last_sync_ns; /* how long its fdatasync took */
     uint64_t stat_groups, stat_group_writers, stat_syncs, stat_sync_ns; /* under write_mu */
 
-    pthread_mutex_t write_mu; /* held by the commit leader; also guards: */
+    pthread_mutex_t write_mu;           /* held by the commit leader; also guards: */
     atomic_uint_fast64_t last_seq;      /* last allocated */
     atomic_uint_fast64_t published_seq; /* visible to readers */
     jnl_writer *journal;                /* NULL when read-only */

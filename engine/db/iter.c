@@ -66,8 +66,7 @@ int talus_iter_new(talus_tree *t, const talus_iter_options *o, talus_iter **out)
     if (!it)
         rc = tl_err(TALUS_ENOMEM, "out of memory creating an iterator");
     else
-        rc = tr_iter_new(t->tr, seq, has_lower ? &lower : NULL, has_upper ? &upper : NULL,
-                         &it->it);
+        rc = tr_iter_new(t->tr, seq, has_lower ? &lower : NULL, has_upper ? &upper : NULL, &it->it);
     tl_buf_free(&succ);
     if (rc < 0) {
         free(it);

@@ -84,8 +84,8 @@ int db_recover_journal(talus_db *db)
         if (rc == 0 && r && jnl_reader_torn(r)) {
             if (i + 1 < n) {
                 rc = tl_err(TALUS_ECORRUPT,
-                            "%s: record cut short at offset %llu but newer segments follow",
-                            path, (unsigned long long)jnl_reader_good_offset(r));
+                            "%s: record cut short at offset %llu but newer segments follow", path,
+                            (unsigned long long)jnl_reader_good_offset(r));
             } else {
                 TL_LOG_INFO("%s: ignoring a torn record at offset %llu (crash during a write)",
                             path, (unsigned long long)jnl_reader_good_offset(r));
@@ -101,8 +101,7 @@ int db_recover_journal(talus_db *db)
                            tl_errmsg());
                 break;
             }
-            TL_LOG_WARN("journal damaged, recovering up to the last good record: %s",
-                        tl_errmsg());
+            TL_LOG_WARN("journal damaged, recovering up to the last good record: %s", tl_errmsg());
             rc = 0;
             stop = true;
         }

@@ -166,8 +166,7 @@ int talus_snapshot_unpin(talus_db *db, uint64_t seqno)
     size_t pos;
     int rc = 0;
     if (!is_pinned(db, seqno, &pos)) {
-        rc = tl_err(TALUS_ENOTFOUND, "no snapshot pinned at seqno %llu",
-                    (unsigned long long)seqno);
+        rc = tl_err(TALUS_ENOTFOUND, "no snapshot pinned at seqno %llu", (unsigned long long)seqno);
         goto out;
     }
     memmove(db->pins + pos, db->pins + pos + 1, (db->npins - pos - 1) * sizeof *db->pins);

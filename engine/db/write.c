@@ -177,8 +177,8 @@ static void make_room(db_writer *first, db_writer *last)
 
 static int next_seq(talus_db *db, uint64_t last, uint64_t *out)
 {
-    uint64_t s = db->opts.seqno_generator ? db->opts.seqno_generator(db->opts.seqno_ctx, last)
-                                          : last + 1;
+    uint64_t s =
+        db->opts.seqno_generator ? db->opts.seqno_generator(db->opts.seqno_ctx, last) : last + 1;
     if (s <= last)
         return tl_err(TALUS_ESEQNO,
                       "sequence generator returned %llu, not greater than the last seqno %llu",
@@ -366,8 +366,7 @@ int db_commit(talus_db *db, db_writer *w)
         if (budget > 500000)
             budget = 500000;
         uint64_t start = tl_env_now_ns(db->env);
-        while (db->q_len < db->last_sync_group &&
-               tl_env_now_ns(db->env) - start < budget) {
+        while (db->q_len < db->last_sync_group && tl_env_now_ns(db->env) - start < budget) {
             /* Yield rather than sleep: a short nanosleep lasts the timer
              * slack (~50 us), longer than the writers need to come back. */
             pthread_mutex_unlock(&db->q_mu);

@@ -39,16 +39,16 @@ extern "C" {
 /* Error codes. 0 is success. */
 enum {
     TALUS_OK = 0,
-    TALUS_ENOTFOUND = -1, /* key absent (not an error for most callers) */
-    TALUS_EINVAL = -2,    /* bad argument */
-    TALUS_ETOOBIG = -3,   /* key or value over the limit */
-    TALUS_ECORRUPT = -4,  /* bad bytes on disk (checksum, bounds, magic) */
-    TALUS_EIO = -5,       /* I/O error from the OS */
-    TALUS_ENOSPC = -6,    /* disk full */
-    TALUS_ENOMEM = -7,    /* out of memory */
-    TALUS_EVERSION = -8,  /* on-disk format version this build cannot read */
-    TALUS_EBUSY = -9,     /* database locked by another process */
-    TALUS_EEXIST = -10,   /* already exists (db with error_if_exists, tree) */
+    TALUS_ENOTFOUND = -1,  /* key absent (not an error for most callers) */
+    TALUS_EINVAL = -2,     /* bad argument */
+    TALUS_ETOOBIG = -3,    /* key or value over the limit */
+    TALUS_ECORRUPT = -4,   /* bad bytes on disk (checksum, bounds, magic) */
+    TALUS_EIO = -5,        /* I/O error from the OS */
+    TALUS_ENOSPC = -6,     /* disk full */
+    TALUS_ENOMEM = -7,     /* out of memory */
+    TALUS_EVERSION = -8,   /* on-disk format version this build cannot read */
+    TALUS_EBUSY = -9,      /* database locked by another process */
+    TALUS_EEXIST = -10,    /* already exists (db with error_if_exists, tree) */
     TALUS_EREADONLY = -11, /* database in error state or opened read-only */
     TALUS_ESNAPSHOT = -12, /* seqno no longer retained / not pinned */
     TALUS_ESEQNO = -13,    /* sequence generator went backwards */
@@ -89,21 +89,21 @@ enum talus_compaction_style {
 
 /* Per-tree options. */
 typedef struct talus_tree_options {
-    size_t write_buffer_size;      /* memtable size before it is sealed (64 MiB) */
-    int max_immutable_memtables;   /* sealed memtables waiting for flush before writers stop (2) */
-    size_t block_size;             /* target uncompressed data block size (4096) */
-    int block_restart_interval;    /* keys between restart points (16) */
-    int bloom_bits_per_key;        /* 0 disables the filter (10) */
-    int compression;               /* enum talus_compression (NONE) */
-    int compression_level;         /* 0 = library default */
-    int compaction_style;          /* enum talus_compaction_style */
-    int num_levels;                /* (7) */
-    int l0_compaction_trigger;     /* L0 tables that start a compaction (4) */
-    int l0_slowdown_trigger;       /* L0 tables that slow writers (20) */
-    int l0_stop_trigger;           /* L0 tables that stop writers (36) */
+    size_t write_buffer_size;    /* memtable size before it is sealed (64 MiB) */
+    int max_immutable_memtables; /* sealed memtables waiting for flush before writers stop (2) */
+    size_t block_size;           /* target uncompressed data block size (4096) */
+    int block_restart_interval;  /* keys between restart points (16) */
+    int bloom_bits_per_key;      /* 0 disables the filter (10) */
+    int compression;             /* enum talus_compression (NONE) */
+    int compression_level;       /* 0 = library default */
+    int compaction_style;        /* enum talus_compaction_style */
+    int num_levels;              /* (7) */
+    int l0_compaction_trigger;   /* L0 tables that start a compaction (4) */
+    int l0_slowdown_trigger;     /* L0 tables that slow writers (20) */
+    int l0_stop_trigger;         /* L0 tables that stop writers (36) */
     uint64_t max_bytes_for_level_base; /* L1 target size (256 MiB) */
-    int level_size_multiplier;     /* (10) */
-    uint64_t target_file_size;     /* table size target (64 MiB) */
+    int level_size_multiplier;         /* (10) */
+    uint64_t target_file_size;         /* table size target (64 MiB) */
 } talus_tree_options;
 
 TALUS_API void talus_tree_options_init(talus_tree_options *o);
@@ -124,17 +124,17 @@ enum talus_journal_recovery {
 
 /* Database options. */
 typedef struct talus_options {
-    int create_if_missing;   /* (1) */
-    int error_if_exists;     /* (0) */
-    size_t block_cache_size; /* bytes of uncompressed blocks cached (64 MiB) */
-    int max_open_files;      /* table descriptors kept open (1000) */
-    int background_threads;  /* flush + compaction workers (2) */
-    int durability;          /* default durability of writes (BUFFERED) */
-    int read_only;           /* open without writing anything (0) */
-    talus_tree_options tree; /* defaults for trees created by this handle */
-    uint64_t journal_segment_size; /* start a new journal segment after this (64 MiB) */
-    uint64_t max_journal_size;     /* force flushes when the journal passes this (512 MiB) */
-    int journal_recovery;          /* enum talus_journal_recovery (STRICT) */
+    int create_if_missing;          /* (1) */
+    int error_if_exists;            /* (0) */
+    size_t block_cache_size;        /* bytes of uncompressed blocks cached (64 MiB) */
+    int max_open_files;             /* table descriptors kept open (1000) */
+    int background_threads;         /* flush + compaction workers (2) */
+    int durability;                 /* default durability of writes (BUFFERED) */
+    int read_only;                  /* open without writing anything (0) */
+    talus_tree_options tree;        /* defaults for trees created by this handle */
+    uint64_t journal_segment_size;  /* start a new journal segment after this (64 MiB) */
+    uint64_t max_journal_size;      /* force flushes when the journal passes this (512 MiB) */
+    int journal_recovery;           /* enum talus_journal_recovery (STRICT) */
     talus_seqno_fn seqno_generator; /* NULL: a counter (last + 1) */
     void *seqno_ctx;
 } talus_options;
@@ -171,8 +171,7 @@ TALUS_API const char *talus_tree_name(const talus_tree *t);
 
 /* ---- Writes ----------------------------------------------------------- */
 
-TALUS_API int talus_put(talus_tree *t, const void *key, size_t klen, const void *val,
-                        size_t vlen);
+TALUS_API int talus_put(talus_tree *t, const void *key, size_t klen, const void *val, size_t vlen);
 TALUS_API int talus_delete(talus_tree *t, const void *key, size_t klen);
 /* Weak (single) delete: cancels exactly the one value below it. Meant for
  * keys written once; reads treat it as a delete, and it never makes an older
@@ -189,12 +188,10 @@ TALUS_API size_t talus_batch_count(const talus_batch *b);
 TALUS_API int talus_batch_put(talus_batch *b, talus_tree *t, const void *key, size_t klen,
                               const void *val, size_t vlen);
 TALUS_API int talus_batch_delete(talus_batch *b, talus_tree *t, const void *key, size_t klen);
-TALUS_API int talus_batch_weak_delete(talus_batch *b, talus_tree *t, const void *key,
-                                      size_t klen);
+TALUS_API int talus_batch_weak_delete(talus_batch *b, talus_tree *t, const void *key, size_t klen);
 /* Apply with the db's default durability (durability < 0) or the given one.
  * *seqno_out (may be NULL) receives the batch's seqno. */
-TALUS_API int talus_batch_commit(talus_db *db, talus_batch *b, int durability,
-                                 uint64_t *seqno_out);
+TALUS_API int talus_batch_commit(talus_db *db, talus_batch *b, int durability, uint64_t *seqno_out);
 
 /* ---- Reads ------------------------------------------------------------ */
 
@@ -207,8 +204,8 @@ TALUS_API int talus_get(talus_tree *t, const talus_snapshot *snap, const void *k
                         void **val, size_t *vlen);
 /* Same, reading at an explicit seqno (must be <= talus_seqno and still
  * retained: protected by a snapshot or newer than every compaction). */
-TALUS_API int talus_get_at(talus_tree *t, uint64_t seqno, const void *key, size_t klen,
-                           void **val, size_t *vlen);
+TALUS_API int talus_get_at(talus_tree *t, uint64_t seqno, const void *key, size_t klen, void **val,
+                           size_t *vlen);
 /* 1 if present, 0 if absent, or a negative error. */
 TALUS_API int talus_contains(talus_tree *t, const talus_snapshot *snap, const void *key,
                              size_t klen);

@@ -29,12 +29,12 @@ typedef struct tl_cache tl_cache;
 #define TBL_FORMAT_MAX_READ TBL_FORMAT_V3
 
 typedef struct tbl_options {
-    size_t block_size;          /* target uncompressed data block size */
-    int restart_interval;       /* >= 1 */
-    int bloom_bits_per_key;     /* 0: no filter */
-    int compression;            /* TALUS_COMPRESS_* */
-    int compression_level;      /* 0: library default */
-    uint32_t format_version;    /* TBL_FORMAT_V3 */
+    size_t block_size;       /* target uncompressed data block size */
+    int restart_interval;    /* >= 1 */
+    int bloom_bits_per_key;  /* 0: no filter */
+    int compression;         /* TALUS_COMPRESS_* */
+    int compression_level;   /* 0: library default */
+    uint32_t format_version; /* TBL_FORMAT_V3 */
 } tbl_options;
 
 void tbl_options_init(tbl_options *o);
@@ -49,7 +49,7 @@ typedef struct tbl_props {
     uint64_t num_data_blocks;
     uint64_t raw_key_bytes;
     uint64_t raw_value_bytes;
-    uint64_t data_bytes;   /* on-disk bytes of data blocks */
+    uint64_t data_bytes; /* on-disk bytes of data blocks */
     uint64_t index_bytes;
     uint64_t filter_bytes;
     uint64_t file_size;
@@ -95,8 +95,8 @@ const tbl_props *tbl_reader_props(const tbl_reader *r);
 /* The newest entry for ukey with seqno <= read_seq: 1 found (*type, value
  * copied into *value, *seq_out), 0 absent, negative on error. Consults the
  * bloom filter first. Thread-safe. */
-int tbl_reader_get(tbl_reader *r, tl_slice ukey, uint64_t read_seq, uint8_t *type,
-                   tl_buf *value, uint64_t *seq_out);
+int tbl_reader_get(tbl_reader *r, tl_slice ukey, uint64_t read_seq, uint8_t *type, tl_buf *value,
+                   uint64_t *seq_out);
 /* false only when the filter proves ukey is absent. */
 bool tbl_reader_may_contain(tbl_reader *r, tl_slice ukey);
 /* Iterator over the table; the caller keeps r alive longer than the

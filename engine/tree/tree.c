@@ -37,8 +37,7 @@ void tr_view_release(tr_view *vw)
         view_free(vw);
 }
 
-int tr_install_view(tr_tree *t, mt_memtable *mem, mt_memtable *const *imm, int nimm,
-                    ver_version *v)
+int tr_install_view(tr_tree *t, mt_memtable *mem, mt_memtable *const *imm, int nimm, ver_version *v)
 {
     tr_view *vw = calloc(1, sizeof *vw);
     if (!vw)
@@ -69,8 +68,8 @@ void tr_set_bg_error(tr_tree *t, int rc, const char *what)
     if (!t->bg_error) {
         t->bg_error = rc;
         atomic_store(&t->blocked, true);
-        snprintf(t->bg_errmsg, sizeof t->bg_errmsg, "tree %s: %s failed: %s; the tree is now read-only",
-                 t->name, what, tl_errmsg());
+        snprintf(t->bg_errmsg, sizeof t->bg_errmsg,
+                 "tree %s: %s failed: %s; the tree is now read-only", t->name, what, tl_errmsg());
         TL_LOG_ERROR("%s", t->bg_errmsg);
     }
     pthread_cond_broadcast(&t->cv);

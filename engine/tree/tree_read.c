@@ -94,8 +94,8 @@ tl_iter *tr_view_iter(tr_tree *t, tr_view *vw, bool fill_cache)
     for (int i = 0; i < vw->nimm; i++)
         kids[k++] = mt_iter_new(vw->imm[i]);
     for (size_t i = 0; i < v->nfiles[0]; i++)
-        kids[k++] = tl_table_cache_iter(t->tc, v->files[0][i]->number, v->files[0][i]->size,
-                                        fill_cache);
+        kids[k++] =
+            tl_table_cache_iter(t->tc, v->files[0][i]->number, v->files[0][i]->size, fill_cache);
     for (int l = 1; l < v->num_levels; l++)
         if (v->nfiles[l] > 0)
             kids[k++] = cp_level_iter(t->tc, vw->v, l, fill_cache);

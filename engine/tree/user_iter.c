@@ -49,8 +49,8 @@ static bool parse(tr_iter *it, tl_slice *uk, uint64_t *seq, uint8_t *type)
 {
     tl_slice ik = tl_iter_key(it->in);
     if (ik.len < TL_IKEY_TRAILER) {
-        it->status = tl_err(TALUS_ECORRUPT, "tree %s: internal key of %zu bytes", it->t->name,
-                            ik.len);
+        it->status =
+            tl_err(TALUS_ECORRUPT, "tree %s: internal key of %zu bytes", it->t->name, ik.len);
         it->valid = false;
         return false;
     }

@@ -63,8 +63,8 @@ typedef struct tl_env_ops {
     /* Free/total bytes of the filesystem holding path. */
     int (*disk_space)(tl_env *e, const char *path, uint64_t *free_bytes, uint64_t *total_bytes);
 
-    uint64_t (*now_ns)(tl_env *e);   /* monotonic */
-    uint64_t (*wall_ns)(tl_env *e);  /* realtime */
+    uint64_t (*now_ns)(tl_env *e);  /* monotonic */
+    uint64_t (*wall_ns)(tl_env *e); /* realtime */
     void (*sleep_us)(tl_env *e, uint64_t us);
 } tl_env_ops;
 
@@ -76,29 +76,98 @@ struct tl_env {
 tl_env *tl_env_posix(void);
 
 /* Convenience dispatchers. */
-static inline int tl_env_open_read(tl_env *e, const char *p, tl_file **o) { return e->ops->open_read(e, p, o); }
-static inline int tl_env_open_write(tl_env *e, const char *p, tl_file **o) { return e->ops->open_write(e, p, o); }
-static inline int tl_env_open_append(tl_env *e, const char *p, tl_file **o) { return e->ops->open_append(e, p, o); }
-static inline int tl_file_pread(tl_file *f, void *b, size_t n, uint64_t off, size_t *got) { return f->env->ops->pread(f, b, n, off, got); }
-static inline int tl_file_append(tl_file *f, const void *b, size_t n) { return f->env->ops->append(f, b, n); }
-static inline int tl_file_sync(tl_file *f) { return f->env->ops->sync(f); }
-static inline int tl_file_size(tl_file *f, uint64_t *o) { return f->env->ops->size(f, o); }
-static inline int tl_file_close(tl_file *f) { return f ? f->env->ops->close(f) : 0; }
-static inline int tl_env_file_size(tl_env *e, const char *p, uint64_t *o) { return e->ops->file_size(e, p, o); }
-static inline int tl_env_exists(tl_env *e, const char *p) { return e->ops->exists(e, p); }
-static inline int tl_env_remove(tl_env *e, const char *p) { return e->ops->remove(e, p); }
-static inline int tl_env_rename(tl_env *e, const char *a, const char *b) { return e->ops->rename(e, a, b); }
-static inline int tl_env_truncate(tl_env *e, const char *p, uint64_t s) { return e->ops->truncate(e, p, s); }
-static inline int tl_env_mkdir(tl_env *e, const char *p) { return e->ops->mkdir(e, p); }
-static inline int tl_env_rmdir(tl_env *e, const char *p) { return e->ops->rmdir(e, p); }
-static inline int tl_env_sync_dir(tl_env *e, const char *p) { return e->ops->sync_dir(e, p); }
-static inline int tl_env_list_dir(tl_env *e, const char *p, char ***n, size_t *c) { return e->ops->list_dir(e, p, n, c); }
-static inline int tl_env_lock(tl_env *e, const char *p, void **h) { return e->ops->lock(e, p, h); }
-static inline int tl_env_unlock(tl_env *e, void *h) { return e->ops->unlock(e, h); }
-static inline int tl_env_disk_space(tl_env *e, const char *p, uint64_t *f, uint64_t *t) { return e->ops->disk_space(e, p, f, t); }
-static inline uint64_t tl_env_now_ns(tl_env *e) { return e->ops->now_ns(e); }
-static inline uint64_t tl_env_wall_ns(tl_env *e) { return e->ops->wall_ns(e); }
-static inline void tl_env_sleep_us(tl_env *e, uint64_t us) { e->ops->sleep_us(e, us); }
+static inline int tl_env_open_read(tl_env *e, const char *p, tl_file **o)
+{
+    return e->ops->open_read(e, p, o);
+}
+static inline int tl_env_open_write(tl_env *e, const char *p, tl_file **o)
+{
+    return e->ops->open_write(e, p, o);
+}
+static inline int tl_env_open_append(tl_env *e, const char *p, tl_file **o)
+{
+    return e->ops->open_append(e, p, o);
+}
+static inline int tl_file_pread(tl_file *f, void *b, size_t n, uint64_t off, size_t *got)
+{
+    return f->env->ops->pread(f, b, n, off, got);
+}
+static inline int tl_file_append(tl_file *f, const void *b, size_t n)
+{
+    return f->env->ops->append(f, b, n);
+}
+static inline int tl_file_sync(tl_file *f)
+{
+    return f->env->ops->sync(f);
+}
+static inline int tl_file_size(tl_file *f, uint64_t *o)
+{
+    return f->env->ops->size(f, o);
+}
+static inline int tl_file_close(tl_file *f)
+{
+    return f ? f->env->ops->close(f) : 0;
+}
+static inline int tl_env_file_size(tl_env *e, const char *p, uint64_t *o)
+{
+    return e->ops->file_size(e, p, o);
+}
+static inline int tl_env_exists(tl_env *e, const char *p)
+{
+    return e->ops->exists(e, p);
+}
+static inline int tl_env_remove(tl_env *e, const char *p)
+{
+    return e->ops->remove(e, p);
+}
+static inline int tl_env_rename(tl_env *e, const char *a, const char *b)
+{
+    return e->ops->rename(e, a, b);
+}
+static inline int tl_env_truncate(tl_env *e, const char *p, uint64_t s)
+{
+    return e->ops->truncate(e, p, s);
+}
+static inline int tl_env_mkdir(tl_env *e, const char *p)
+{
+    return e->ops->mkdir(e, p);
+}
+static inline int tl_env_rmdir(tl_env *e, const char *p)
+{
+    return e->ops->rmdir(e, p);
+}
+static inline int tl_env_sync_dir(tl_env *e, const char *p)
+{
+    return e->ops->sync_dir(e, p);
+}
+static inline int tl_env_list_dir(tl_env *e, const char *p, char ***n, size_t *c)
+{
+    return e->ops->list_dir(e, p, n, c);
+}
+static inline int tl_env_lock(tl_env *e, const char *p, void **h)
+{
+    return e->ops->lock(e, p, h);
+}
+static inline int tl_env_unlock(tl_env *e, void *h)
+{
+    return e->ops->unlock(e, h);
+}
+static inline int tl_env_disk_space(tl_env *e, const char *p, uint64_t *f, uint64_t *t)
+{
+    return e->ops->disk_space(e, p, f, t);
+}
+static inline uint64_t tl_env_now_ns(tl_env *e)
+{
+    return e->ops->now_ns(e);
+}
+static inline uint64_t tl_env_wall_ns(tl_env *e)
+{
+    return e->ops->wall_ns(e);
+}
+static inline void tl_env_sleep_us(tl_env *e, uint64_t us)
+{
+    e->ops->sleep_us(e, us);
+}
 
 /* Free a list_dir result. */
 void tl_env_free_names(char **names, size_t count);
@@ -116,11 +185,11 @@ int tl_env_read_file(tl_env *e, const char *path, uint8_t **data, size_t *n);
  * the Nth (1-based) operation of that kind from the time it is armed and
  * returns `err` (TALUS_EIO by default). */
 typedef enum tl_fault_kind {
-    TL_FAULT_WRITE = 0,  /* append */
-    TL_FAULT_SYNC = 1,   /* sync and sync_dir */
+    TL_FAULT_WRITE = 0, /* append */
+    TL_FAULT_SYNC = 1,  /* sync and sync_dir */
     TL_FAULT_RENAME = 2,
-    TL_FAULT_OPEN = 3,   /* open_write / open_append */
-    TL_FAULT_READ = 4,   /* pread */
+    TL_FAULT_OPEN = 3, /* open_write / open_append */
+    TL_FAULT_READ = 4, /* pread */
     TL_FAULT_REMOVE = 5,
     TL_FAULT_KINDS
 } tl_fault_kind;

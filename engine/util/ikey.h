@@ -37,8 +37,8 @@ static inline bool tl_vtype_is_delete(uint8_t t)
 }
 
 /* Write ukey + trailer to dst (room for ulen + 9). Returns the length. */
-static inline size_t tl_ikey_encode(uint8_t *dst, const uint8_t *ukey, size_t ulen,
-                                    uint64_t seq, uint8_t type)
+static inline size_t tl_ikey_encode(uint8_t *dst, const uint8_t *ukey, size_t ulen, uint64_t seq,
+                                    uint8_t type)
 {
     if (ulen)
         memcpy(dst, ukey, ulen);

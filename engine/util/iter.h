@@ -38,16 +38,46 @@ struct tl_iter {
     const tl_iter_ops *ops;
 };
 
-static inline void tl_iter_seek_first(tl_iter *it) { it->ops->seek_first(it); }
-static inline void tl_iter_seek_last(tl_iter *it) { it->ops->seek_last(it); }
-static inline void tl_iter_seek(tl_iter *it, tl_slice t) { it->ops->seek(it, t); }
-static inline void tl_iter_seek_for_prev(tl_iter *it, tl_slice t) { it->ops->seek_for_prev(it, t); }
-static inline void tl_iter_next(tl_iter *it) { it->ops->next(it); }
-static inline void tl_iter_prev(tl_iter *it) { it->ops->prev(it); }
-static inline bool tl_iter_valid(const tl_iter *it) { return it->ops->valid(it); }
-static inline tl_slice tl_iter_key(const tl_iter *it) { return it->ops->key(it); }
-static inline tl_slice tl_iter_value(const tl_iter *it) { return it->ops->value(it); }
-static inline int tl_iter_status(const tl_iter *it) { return it->ops->status(it); }
+static inline void tl_iter_seek_first(tl_iter *it)
+{
+    it->ops->seek_first(it);
+}
+static inline void tl_iter_seek_last(tl_iter *it)
+{
+    it->ops->seek_last(it);
+}
+static inline void tl_iter_seek(tl_iter *it, tl_slice t)
+{
+    it->ops->seek(it, t);
+}
+static inline void tl_iter_seek_for_prev(tl_iter *it, tl_slice t)
+{
+    it->ops->seek_for_prev(it, t);
+}
+static inline void tl_iter_next(tl_iter *it)
+{
+    it->ops->next(it);
+}
+static inline void tl_iter_prev(tl_iter *it)
+{
+    it->ops->prev(it);
+}
+static inline bool tl_iter_valid(const tl_iter *it)
+{
+    return it->ops->valid(it);
+}
+static inline tl_slice tl_iter_key(const tl_iter *it)
+{
+    return it->ops->key(it);
+}
+static inline tl_slice tl_iter_value(const tl_iter *it)
+{
+    return it->ops->value(it);
+}
+static inline int tl_iter_status(const tl_iter *it)
+{
+    return it->ops->status(it);
+}
 static inline void tl_iter_destroy(tl_iter *it)
 {
     if (it)

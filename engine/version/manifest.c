@@ -119,8 +119,8 @@ int ver_manifest_next(ver_manifest_reader *r, tl_slice *payload, size_t *offset)
          * reached the disk; any other bad length is damage. */
         if (all_zero(r->data + off, rem))
             goto torn;
-        return tl_err(TALUS_ECORRUPT, "manifest %s: damaged record header at offset %zu",
-                      r->path, off);
+        return tl_err(TALUS_ECORRUPT, "manifest %s: damaged record header at offset %zu", r->path,
+                      off);
     }
     if (len > rem - VER_RECORD_HEADER)
         goto torn; /* a trustworthy length running past the end: cut short */
