@@ -8,6 +8,7 @@
  * compaction waits for the automatic one and pauses new ones.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "tree/tree_internal.h"
 #include "util/err.h"
@@ -44,34 +45,41 @@ static bool key_below(void *arg, tl_slice ukey)
     return false;
 }
 
-static void init_ctx(tr_tree *t, cp_ctx *ctx, below_arg *ba, uint64_t *snaps, size_t nsnaps)
+/* Snapshot list and compaction context for writing below `level` of v
+ * (-1: a flush, which must look at every level). *snaps is the caller's to
+ * free, also on error. */
+static int prepare_ctx(tr_tree *t, const ver_version *v, int level, cp_ctx *ctx, below_arg *ba,
+                       uint64_t **snaps)
 {
+    size_t n = 0;
+    *snaps = NULL;
+    memset(ctx, 0, sizeof *ctx);
+    if (t->cfg.snapshots)
+        TRY(t->cfg.snapshots(t->cfg.ctx, snaps, &n));
+    ba->v = v;
+    ba->level = level;
     ctx->env = t->env;
     ctx->dir = t->dir;
     ctx->tc = t->tc;
     ctx->vs = t->vs;
     ctx->topts = t->topts;
     ctx->target_file_size = t->cpo.target_file_size;
-    ctx->snapshots = snaps;
-    ctx->nsnapshots = nsnaps;
+    ctx->snapshots = *snaps;
+    ctx->nsnapshots = n;
     ctx->key_below = key_below;
     ctx->key_below_arg = ba;
     ctx->cancel = &t->cancel;
+    return 0;
 }
 
-static int get_snapshots(tr_tree *t, uint64_t **snaps, size_t *n)
+/* Record edit e (if rc is still 0) and install a view with the current
+ * memtables (minus `flushed`, if given) and the new version.
+ * REQUIRES: mu held. */
+static int install_edit(tr_tree *t, int rc, ver_edit *e, const mt_memtable *flushed)
 {
-    *snaps = NULL;
-    *n = 0;
-    if (!t->cfg.snapshots)
-        return 0;
-    return t->cfg.snapshots(t->cfg.ctx, snaps, n);
-}
-
-/* Install a view with the current memtables (minus `flushed`, if given) and
- * the version set's current version. REQUIRES: mu held. */
-static int refresh_view(tr_tree *t, const mt_memtable *flushed)
-{
+    if (rc < 0)
+        return rc;
+    TRY(ver_set_apply(t->vs, e));
     tr_view *cur = t->view;
     mt_memtable *imm[TR_MAX_IMM];
     int n = 0;
@@ -79,7 +87,7 @@ static int refresh_view(tr_tree *t, const mt_memtable *flushed)
         if (cur->imm[i] != flushed)
             imm[n++] = cur->imm[i];
     ver_version *v = ver_set_current(t->vs);
-    int rc = tr_install_view(t, cur->mem, imm, n, v);
+    rc = tr_install_view(t, cur->mem, imm, n, v);
     ver_version_unref(v);
     return rc;
 }
@@ -95,15 +103,13 @@ static void flush_oldest(tr_tree *t)
     pthread_mutex_unlock(&t->mu);
 
     uint64_t *snaps = NULL;
-    size_t nsnaps = 0;
     cp_output out = {0};
     ver_edit e;
     ver_edit_init(&e);
-    int rc = get_snapshots(t, &snaps, &nsnaps);
+    cp_ctx ctx;
+    below_arg ba;
+    int rc = prepare_ctx(t, vw->v, -1, &ctx, &ba, &snaps);
     if (rc == 0) {
-        cp_ctx ctx = {0};
-        below_arg ba = {vw->v, -1};
-        init_ctx(t, &ctx, &ba, snaps, nsnaps);
         ctx.target_file_size = UINT64_MAX; /* one L0 table per memtable */
         tl_iter *in = mt_iter_new(m);
         rc = in ? cp_write_tables(&ctx, in, &out) : tl_err(TALUS_ENOMEM, "out of memory");
@@ -117,10 +123,7 @@ static void flush_oldest(tr_tree *t)
     }
 
     pthread_mutex_lock(&t->mu);
-    if (rc == 0)
-        rc = ver_set_apply(t->vs, &e);
-    if (rc == 0)
-        rc = refresh_view(t, m);
+    rc = install_edit(t, rc, &e, m);
     if (rc == 0) {
         atomic_fetch_add(&t->flushes, 1);
         atomic_fetch_add(&t->bytes_flushed, out.bytes_written);
@@ -147,23 +150,17 @@ static int run_pick(tr_tree *t, ver_version *v, cp_pick *p)
     pthread_mutex_unlock(&t->mu);
 
     uint64_t *snaps = NULL;
-    size_t nsnaps = 0;
     cp_output out = {0};
     ver_edit e;
     ver_edit_init(&e);
-    int rc = get_snapshots(t, &snaps, &nsnaps);
-    if (rc == 0) {
-        cp_ctx ctx = {0};
-        below_arg ba = {v, p->output_level};
-        init_ctx(t, &ctx, &ba, snaps, nsnaps);
+    cp_ctx ctx;
+    below_arg ba;
+    int rc = prepare_ctx(t, v, p->output_level, &ctx, &ba, &snaps);
+    if (rc == 0)
         rc = cp_run(&ctx, p, &e, &out);
-    }
 
     pthread_mutex_lock(&t->mu);
-    if (rc == 0)
-        rc = ver_set_apply(t->vs, &e);
-    if (rc == 0)
-        rc = refresh_view(t, NULL);
+    rc = install_edit(t, rc, &e, NULL);
     if (rc == 0) {
         atomic_fetch_add(&t->compactions, 1);
         atomic_fetch_add(&t->bytes_compacted_read, out.bytes_read);
