@@ -302,6 +302,8 @@ static void commit_group(talus_db *db, db_writer *first, db_writer *last)
     }
     atomic_store_explicit(&db->last_seq, seq, memory_order_relaxed);
     atomic_store_explicit(&db->published_seq, seq, memory_order_release);
+    if (db->scratch.cap > (4u << 20))
+        tl_buf_free(&db->scratch); /* do not keep a huge record's buffer */
     if (journaled && db->nsegs > 0) {
         db_segment *cur = &db->segs[db->nsegs - 1];
         cur->max_seq = seq;

@@ -30,6 +30,9 @@
 
 /* A staging buffer grown past this by one huge record is given back. */
 #define STAGE_KEEP (8u << 20)
+/* Records at least this big skip the staging copy: staged records are
+ * written first (order), then the frame and the caller's payload. */
+#define DIRECT_MIN (1u << 20)
 
 struct jnl_writer {
     tl_env *env;
@@ -130,6 +133,18 @@ int jnl_writer_add(jnl_writer *w, tl_slice payload)
      * plus keys), so the only limit is what this process can address. */
     if (payload.len > SIZE_MAX - JNL_FRAME_SIZE)
         return tl_err(TALUS_ETOOBIG, "journal record of %zu bytes is too big", payload.len);
+    if (payload.len >= DIRECT_MIN) {
+        TRY(jnl_writer_write(w));
+        uint8_t frame[JNL_FRAME_SIZE];
+        jnl_frame_encode(frame, (uint64_t)payload.len, tl_xxh3(payload.data, payload.len));
+        int rc = tl_file_append(w->file, frame, sizeof frame);
+        if (rc == 0)
+            rc = tl_file_append(w->file, payload.data, payload.len);
+        if (rc < 0)
+            return broken(w, rc);
+        w->bytes += JNL_FRAME_SIZE + payload.len;
+        return 0;
+    }
     TRY(tl_buf_reserve(&w->stage, JNL_FRAME_SIZE + payload.len));
     /* Copy, then hash the copy while it is still in cache: one pass over
      * the payload for the checksum (the length check hashes 8 bytes). */
