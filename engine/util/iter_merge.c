@@ -199,32 +199,37 @@ static void top_moved(merge_iter *m)
         sift_down(m, 0);
 }
 
-static void m_next(tl_iter *it)
+/* One step of the smallest (forward) or largest (backward) child, after
+ * turning the other children around if the direction changed. */
+static void m_step(tl_iter *it, int dir)
 {
     merge_iter *m = (merge_iter *)it;
     if (!m_valid(it))
         return;
-    if (m->dir != FWD) {
-        switch_to_forward(m);
+    if (m->dir != dir) {
+        if (dir == FWD)
+            switch_to_forward(m);
+        else
+            switch_to_backward(m);
         if (!m_valid(it))
             return;
     }
-    tl_iter_next(m->child[m->heap[0]]);
+    tl_iter *top = m->child[m->heap[0]];
+    if (dir == FWD)
+        tl_iter_next(top);
+    else
+        tl_iter_prev(top);
     top_moved(m);
+}
+
+static void m_next(tl_iter *it)
+{
+    m_step(it, FWD);
 }
 
 static void m_prev(tl_iter *it)
 {
-    merge_iter *m = (merge_iter *)it;
-    if (!m_valid(it))
-        return;
-    if (m->dir != BWD) {
-        switch_to_backward(m);
-        if (!m_valid(it))
-            return;
-    }
-    tl_iter_prev(m->child[m->heap[0]]);
-    top_moved(m);
+    m_step(it, BWD);
 }
 
 static tl_slice m_key(const tl_iter *it)
