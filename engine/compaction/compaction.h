@@ -93,9 +93,19 @@ typedef struct cp_ctx {
     const atomic_bool *cancel;
 } cp_ctx;
 
+/* A blob file named by a TL_TYPE_BLOB entry that went through the writer. */
+typedef struct cp_blob {
+    uint64_t number;
+    uint64_t length; /* value bytes */
+} cp_blob;
+
 typedef struct cp_output {
     ver_file **files; /* new tables, each with one ref owned here */
     size_t nfiles;
+    /* Blob references written to the output and those the GC rule dropped
+     * (one reference per blob file: a dropped one makes its file garbage). */
+    cp_blob *blobs_kept, *blobs_dropped;
+    size_t nblobs_kept, nblobs_dropped, kept_cap, dropped_cap;
     /* cp_write_tables counts key+value bytes drained from the input here;
      * cp_run replaces it with the on-disk size of the input files. */
     uint64_t bytes_read;
@@ -117,7 +127,8 @@ void cp_output_free(cp_output *out);
 
 /* Run pick p (against p->version): merge its inputs through the table cache
  * and write the output (trivial moves write nothing: fill the edit only).
- * Fills `edit` (already initialised) with the deletes and adds to apply. On
+ * Fills `edit` (already initialised) with the deletes and adds to apply,
+ * including the deletion of every blob file whose reference it dropped. On
  * error the written tables are removed and `out` is left empty. */
 int cp_run(const cp_ctx *ctx, const cp_pick *p, ver_edit *edit, cp_output *out);
 

@@ -21,6 +21,7 @@
 
 #include "compaction/cp_internal.h"
 #include "util/err.h"
+#include "blob/blob.h"
 #include "util/ikey.h"
 
 /* How often (in input entries) to look at the cancel flag. */
@@ -145,6 +146,26 @@ static void cleanup(writer *w, int rc)
     tl_err(rc, "%s", msg);
 }
 
+/* Note the blob named by a TL_TYPE_BLOB entry in the kept or dropped list. */
+static int note_blob(cp_output *out, tl_slice val, bool kept)
+{
+    bl_ref r;
+    TRY(bl_ref_decode(val, &r));
+    cp_blob **arr = kept ? &out->blobs_kept : &out->blobs_dropped;
+    size_t *n = kept ? &out->nblobs_kept : &out->nblobs_dropped;
+    size_t *cap = kept ? &out->kept_cap : &out->dropped_cap;
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        cp_blob *p = realloc(*arr, nc * sizeof *p);
+        if (!p)
+            return tl_err(TALUS_ENOMEM, "out of memory listing blob references");
+        *arr = p;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = (cp_blob){r.number, r.length};
+    return 0;
+}
+
 int cp_write_tables(const cp_ctx *ctx, tl_iter *input, cp_output *out)
 {
     int rc = 0;
@@ -216,6 +237,8 @@ int cp_write_tables(const cp_ctx *ctx, tl_iter *input, cp_output *out)
                 keep = true;
             }
         }
+        if (type == TL_TYPE_BLOB)
+            TRY_OUT(note_blob(out, val, keep));
         if (!keep) {
             out->entries_dropped++;
             continue;
@@ -246,5 +269,7 @@ void cp_output_free(cp_output *out)
     for (size_t i = 0; i < out->nfiles; i++)
         ver_file_unref(out->files[i]);
     free(out->files);
+    free(out->blobs_kept);
+    free(out->blobs_dropped);
     memset(out, 0, sizeof *out);
 }

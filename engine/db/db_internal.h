@@ -52,11 +52,29 @@ typedef struct batch_op {
     size_t key_off, klen, val_off, vlen; /* into the batch's byte buffer */
 } batch_op;
 
+/* A blob file a batch wrote for one of its values: removed if the batch
+ * is dropped without being committed. */
+typedef struct batch_blob {
+    talus_tree *tree;
+    uint64_t number;
+} batch_blob;
+
 struct talus_batch {
     batch_op *ops;
     size_t nops, cap;
     tl_buf bytes;
+    batch_blob *blobs;
+    size_t nblobs, blobs_cap;
 };
+
+/* Free what b holds (removing uncommitted blobs), not b itself. */
+void db_batch_free_contents(talus_batch *b);
+/* Add an op to b (key and value copied). */
+int db_batch_add(talus_batch *b, talus_tree *t, uint8_t type, const void *key, size_t klen,
+                 const void *val, size_t vlen);
+/* Add a TL_TYPE_BLOB op naming ref, and own its file until commit. */
+int db_batch_add_blob(talus_batch *b, talus_tree *t, const void *key, size_t klen,
+                      const bl_ref *ref);
 
 /* A journal segment written by this process, and the newest seqno in it. */
 typedef struct db_segment {

@@ -135,6 +135,11 @@ const void *talus_iter_value(const talus_iter *it, size_t *vlen)
     return v.data;
 }
 
+uint64_t talus_iter_value_length(const talus_iter *it)
+{
+    return tr_iter_value_length(it->it);
+}
+
 int talus_iter_status(const talus_iter *it)
 {
     return tr_iter_status(it->it);

@@ -147,6 +147,11 @@ int db_recover_journal(talus_db *db)
         rc = tl_env_sync_dir(db->env, db->journal_dir);
         db->next_segment = nums[n - 1] + 1;
     }
+    /* Every memtable is flushed now, so a blob file no version names was
+     * never committed (or its batch was lost with the journal's tail). */
+    for (size_t i = 0; rc == 0 && i < db->ntrees; i++)
+        if (!db->trees[i]->dropped)
+            rc = tr_remove_orphan_blobs(db->trees[i]->tr);
     free(nums);
     return rc;
 }

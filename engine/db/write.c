@@ -31,17 +31,34 @@ int talus_batch_new(talus_batch **out)
     return *out ? 0 : tl_err(TALUS_ENOMEM, "out of memory creating a batch");
 }
 
+/* Remove the blob files of a batch that will not be committed. */
+static void drop_blobs(talus_batch *b)
+{
+    for (size_t i = 0; i < b->nblobs; i++)
+        if (!b->blobs[i].tree->dropped)
+            tr_blob_discard(b->blobs[i].tree->tr, b->blobs[i].number);
+    b->nblobs = 0;
+}
+
+void db_batch_free_contents(talus_batch *b)
+{
+    drop_blobs(b);
+    free(b->blobs);
+    free(b->ops);
+    tl_buf_free(&b->bytes);
+}
+
 void talus_batch_free(talus_batch *b)
 {
     if (!b)
         return;
-    free(b->ops);
-    tl_buf_free(&b->bytes);
+    db_batch_free_contents(b);
     free(b);
 }
 
 void talus_batch_clear(talus_batch *b)
 {
+    drop_blobs(b);
     b->nops = 0;
     tl_buf_clear(&b->bytes);
 }
@@ -51,8 +68,8 @@ size_t talus_batch_count(const talus_batch *b)
     return b->nops;
 }
 
-static int batch_add(talus_batch *b, talus_tree *t, uint8_t type, const void *key, size_t klen,
-                     const void *val, size_t vlen)
+int db_batch_add(talus_batch *b, talus_tree *t, uint8_t type, const void *key, size_t klen,
+                 const void *val, size_t vlen)
 {
     if (!b)
         return tl_err(TALUS_EINVAL, "NULL batch");
@@ -80,22 +97,60 @@ static int batch_add(talus_batch *b, talus_tree *t, uint8_t type, const void *ke
     return 0;
 }
 
+int db_batch_add_blob(talus_batch *b, talus_tree *t, const void *key, size_t klen,
+                      const bl_ref *ref)
+{
+    if (b->nblobs == b->blobs_cap) {
+        size_t cap = b->blobs_cap ? b->blobs_cap * 2 : 4;
+        batch_blob *n = realloc(b->blobs, cap * sizeof *n);
+        if (!n)
+            return tl_err(TALUS_ENOMEM, "out of memory growing a batch");
+        b->blobs = n;
+        b->blobs_cap = cap;
+    }
+    uint8_t enc[BL_REF_MAX];
+    size_t n = bl_ref_encode(ref, enc);
+    TRY(db_batch_add(b, t, TL_TYPE_BLOB, key, klen, enc, n));
+    b->blobs[b->nblobs++] = (batch_blob){t, ref->number};
+    return 0;
+}
+
+/* Whether a value of vlen bytes goes to a blob file in tree t. */
+static bool goes_to_blob(const talus_tree *t, size_t vlen)
+{
+    uint64_t min = tr_min_blob_size(t->tr);
+    return min > 0 && vlen >= min;
+}
+
 int talus_batch_put(talus_batch *b, talus_tree *t, const void *key, size_t klen, const void *val,
                     size_t vlen)
 {
     if (!val && vlen)
         return tl_err(TALUS_EINVAL, "NULL value with non-zero length");
-    return batch_add(b, t, TL_TYPE_VALUE, key, klen, val, vlen);
+    if (!b)
+        return tl_err(TALUS_EINVAL, "NULL batch");
+    TRY(db_check_tree(t));
+    if (!goes_to_blob(t, vlen))
+        return db_batch_add(b, t, TL_TYPE_VALUE, key, klen, val, vlen);
+    TRY(db_check_key(key, klen));
+    TRY(db_check_value(vlen));
+    TRY(db_check_writable(t->db));
+    bl_ref ref;
+    TRY(tr_blob_write(t->tr, val, vlen, &ref));
+    int rc = db_batch_add_blob(b, t, key, klen, &ref);
+    if (rc < 0)
+        tr_blob_discard(t->tr, ref.number);
+    return rc;
 }
 
 int talus_batch_delete(talus_batch *b, talus_tree *t, const void *key, size_t klen)
 {
-    return batch_add(b, t, TL_TYPE_TOMBSTONE, key, klen, NULL, 0);
+    return db_batch_add(b, t, TL_TYPE_TOMBSTONE, key, klen, NULL, 0);
 }
 
 int talus_batch_weak_delete(talus_batch *b, talus_tree *t, const void *key, size_t klen)
 {
-    return batch_add(b, t, TL_TYPE_WEAK_TOMBSTONE, key, klen, NULL, 0);
+    return db_batch_add(b, t, TL_TYPE_WEAK_TOMBSTONE, key, klen, NULL, 0);
 }
 
 /* ---- A writer's operations ---------------------------------------------- */
@@ -421,6 +476,14 @@ int db_write_one(talus_db *db, talus_tree *t, uint8_t type, const void *key, siz
     TRY(db_check_writable(db));
     TRY(db_check_key(key, klen));
     TRY(db_check_value(vlen));
+    if (type == TL_TYPE_VALUE && goes_to_blob(t, vlen)) {
+        talus_batch b = {0};
+        int rc = talus_batch_put(&b, t, key, klen, val, vlen);
+        if (rc == 0)
+            rc = talus_batch_commit(db, &b, -1, NULL);
+        db_batch_free_contents(&b);
+        return rc;
+    }
     db_writer w = {
         .tree = t,
         .type = type,
@@ -455,6 +518,11 @@ int talus_batch_commit(talus_db *db, talus_batch *b, int durability, uint64_t *s
     int rc = db_commit(db, &w);
     if (rc == 0 && seqno_out)
         *seqno_out = w.seq;
+    /* Committed: the blobs belong to the trees now. After a failure that
+     * left the database in error the journal may hold the record all the
+     * same: leave the files to the next open, which keeps what it replays. */
+    if (rc == 0 || db_check_writable(db) < 0)
+        b->nblobs = 0;
     return rc;
 }
 

@@ -104,6 +104,11 @@ typedef struct talus_tree_options {
     uint64_t max_bytes_for_level_base; /* L1 target size (256 MiB) */
     int level_size_multiplier;         /* (10) */
     uint64_t target_file_size;         /* table size target (64 MiB) */
+    /* Key-value separation: a value of at least this many bytes is written
+     * once to its own blob file and the tree keeps a small reference to it,
+     * so flushes and compactions never copy it; the file is removed when
+     * compaction drops the reference. 0 keeps every value in the tree (0). */
+    uint64_t min_blob_size;
 } talus_tree_options;
 
 TALUS_API void talus_tree_options_init(talus_tree_options *o);
@@ -191,6 +196,22 @@ TALUS_API int talus_batch_delete(talus_batch *b, talus_tree *t, const void *key,
 TALUS_API int talus_batch_weak_delete(talus_batch *b, talus_tree *t, const void *key, size_t klen);
 /* Apply with the db's default durability (durability < 0) or the given one.
  * *seqno_out (may be NULL) receives the batch's seqno. */
+/* Streamed values: a value written piece by piece straight to a blob file
+ * of tree t, with memory bounded by one staging buffer whatever its size
+ * (up to TALUS_MAX_VALUE, else TALUS_ETOOBIG). Works whatever the tree's
+ * min_blob_size. A writer is used by one thread at a time. */
+typedef struct talus_value_writer talus_value_writer;
+TALUS_API int talus_value_writer_new(talus_tree *t, talus_value_writer **out);
+TALUS_API int talus_value_writer_append(talus_value_writer *w, const void *buf, size_t n);
+/* Bytes appended so far. */
+TALUS_API uint64_t talus_value_writer_length(const talus_value_writer *w);
+/* Finish w (its file is synced) and put it as key's value in batch b; the
+ * tree must be w's. Takes w in every case, success or error. */
+TALUS_API int talus_batch_put_value(talus_batch *b, talus_tree *t, const void *key, size_t klen,
+                                    talus_value_writer *w);
+/* Drop an unfinished value. NULL is ignored. */
+TALUS_API void talus_value_writer_abort(talus_value_writer *w);
+
 TALUS_API int talus_batch_commit(talus_db *db, talus_batch *b, int durability, uint64_t *seqno_out);
 
 /* ---- Reads ------------------------------------------------------------ */
@@ -206,6 +227,22 @@ TALUS_API int talus_get(talus_tree *t, const talus_snapshot *snap, const void *k
  * retained: protected by a snapshot or newer than every compaction). */
 TALUS_API int talus_get_at(talus_tree *t, uint64_t seqno, const void *key, size_t klen, void **val,
                            size_t *vlen);
+/* Ranged reads: open the value of key as of `snap` (NULL: latest) without
+ * reading it all; talus_value_read then reads any byte range of it. A value
+ * kept in a blob file is read chunk by chunk from that file (it stays
+ * readable even if the key is overwritten or deleted meanwhile); a small
+ * value is held in memory. TALUS_ENOTFOUND if absent. talus_value_read may
+ * be called from several threads at once. */
+typedef struct talus_value talus_value;
+TALUS_API int talus_value_open(talus_tree *t, const talus_snapshot *snap, const void *key,
+                               size_t klen, talus_value **out);
+TALUS_API int talus_value_open_at(talus_tree *t, uint64_t seqno, const void *key, size_t klen,
+                                  talus_value **out);
+TALUS_API uint64_t talus_value_length(const talus_value *v);
+/* Read up to n bytes at off into buf; *got < n only at the end of the value. */
+TALUS_API int talus_value_read(talus_value *v, uint64_t off, void *buf, size_t n, size_t *got);
+TALUS_API void talus_value_close(talus_value *v);
+
 /* 1 if present, 0 if absent, or a negative error. */
 TALUS_API int talus_contains(talus_tree *t, const talus_snapshot *snap, const void *key,
                              size_t klen);
@@ -267,7 +304,11 @@ TALUS_API void talus_iter_prev(talus_iter *it);
 TALUS_API int talus_iter_valid(const talus_iter *it);
 /* Pointers valid until the iterator moves or is freed. */
 TALUS_API const void *talus_iter_key(const talus_iter *it, size_t *klen);
+/* A value kept in a blob file is read when asked for: NULL (and
+ * talus_iter_status set) if that read fails. */
 TALUS_API const void *talus_iter_value(const talus_iter *it, size_t *vlen);
+/* The current value's length, without reading a blob-file value. */
+TALUS_API uint64_t talus_iter_value_length(const talus_iter *it);
 /* 0, or the error that stopped the iterator (then valid() is 0). */
 TALUS_API int talus_iter_status(const talus_iter *it);
 

@@ -36,6 +36,8 @@ struct mt_memtable {
     alignas(64) _Atomic uint64_t min_seq; /* UINT64_MAX while empty */
     _Atomic uint64_t max_seq;
     mt_stripe stripes[MT_STRIPES];
+    void (*on_free)(void *arg);
+    void *on_free_arg;
 };
 
 static _Atomic unsigned mt_next_stripe;
@@ -80,12 +82,20 @@ void mt_ref(mt_memtable *m)
     atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
 }
 
+void mt_on_free(mt_memtable *m, void (*fn)(void *arg), void *arg)
+{
+    m->on_free = fn;
+    m->on_free_arg = arg;
+}
+
 void mt_unref(mt_memtable *m)
 {
     if (!m)
         return;
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
         return;
+    if (m->on_free)
+        m->on_free(m->on_free_arg);
     tl_arena_free(m->arena);
     free(m);
 }

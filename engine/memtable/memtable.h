@@ -27,6 +27,11 @@ typedef struct mt_memtable mt_memtable;
 mt_memtable *mt_new(void);
 void mt_ref(mt_memtable *m);
 void mt_unref(mt_memtable *m);
+/* Run fn(arg) once, when the last reference is dropped (e.g. to remove
+ * blob files only this memtable's readers may still reach). One hook per
+ * memtable: a second call replaces the first. Not thread-safe against
+ * concurrent mt_on_free calls. */
+void mt_on_free(mt_memtable *m, void (*fn)(void *arg), void *arg);
 
 /* 0 or TALUS_ENOMEM. The caller has validated key and value sizes. */
 int mt_add(mt_memtable *m, uint64_t seq, uint8_t type, tl_slice ukey, tl_slice value);

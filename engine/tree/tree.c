@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/ikey.h"
 #include "util/log.h"
 
 static void view_free(tr_view *vw)
@@ -85,10 +86,14 @@ int tr_bg_error(tr_tree *t)
     return rc ? TALUS_EREADONLY : 0;
 }
 
-static void on_obsolete(void *ctx, uint64_t number)
+static void on_obsolete(void *ctx, uint64_t number, bool blob)
 {
     tr_tree *t = ctx;
     char path[4096];
+    if (blob) {
+        tr_blob_discard(t, number);
+        return;
+    }
     tl_table_cache_evict(t->tc, number);
     tbl_file_name(path, sizeof path, t->dir, number);
     int rc = tl_env_remove(t->env, path);
@@ -374,6 +379,13 @@ int tr_make_room(tr_tree *t)
 
 int tr_apply(tr_tree *t, uint64_t seq, uint8_t type, tl_slice ukey, tl_slice value)
 {
+    if (type == TL_TYPE_BLOB) {
+        /* A replayed reference may name a number the manifest never
+         * recorded: new files must not reuse it. */
+        bl_ref r;
+        TRY(bl_ref_decode(value, &r));
+        ver_set_mark_file_number(t->vs, r.number);
+    }
     return mt_add(t->mem, seq, type, ukey, value);
 }
 

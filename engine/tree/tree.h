@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "talus.h"
+#include "blob/blob.h"
 #include "cache/cache.h"
 #include "util/env.h"
 #include "util/iter.h"
@@ -81,8 +82,31 @@ int tr_seal(tr_tree *t);
 
 /* ---- Reads (any thread) ----------------------------------------------- */
 
-/* 1 found (value copied into *value), 0 absent or deleted, < 0 error. */
+/* 1 found (value copied into *value), 0 absent or deleted, < 0 error. A
+ * value kept in a blob file is read from it. */
 int tr_get(tr_tree *t, tl_slice ukey, uint64_t read_seq, tl_buf *value);
+/* Like tr_get, but a blob-file value is left as its reference: *type is
+ * TL_TYPE_VALUE (value in *value) or TL_TYPE_BLOB (an encoded bl_ref). */
+int tr_get_entry(tr_tree *t, tl_slice ukey, uint64_t read_seq, tl_buf *value, uint8_t *type);
+
+/* ---- Blob files (key-value separation; engine/blob) -------------------- */
+
+/* The tree's min_blob_size (0: values stay in the tree). */
+uint64_t tr_min_blob_size(const tr_tree *t);
+/* A new blob writer in the tree's directory (a fresh file number). */
+int tr_blob_writer_new(tr_tree *t, bl_writer **out);
+/* Write n bytes at p as a new blob file; *ref names it. */
+int tr_blob_write(tr_tree *t, const void *p, size_t n, bl_ref *ref);
+/* Remove a blob file that was never committed (a dropped batch). */
+void tr_blob_discard(tr_tree *t, uint64_t number);
+/* Open the blob an encoded bl_ref names. */
+int tr_blob_open(tr_tree *t, tl_slice ref, bl_reader **out);
+/* Read the whole value an encoded bl_ref names into out. */
+int tr_blob_read_all(tr_tree *t, tl_slice ref, tl_buf *out);
+/* Remove blob files no live version names: call only when every memtable
+ * has been flushed (after recovery), or references only in memtables would
+ * lose their files. */
+int tr_remove_orphan_blobs(tr_tree *t);
 
 /* A user-level iterator over keys visible at read_seq within the bounds
  * (lower inclusive, upper exclusive, either may be NULL). See user_iter.c. */
@@ -98,7 +122,11 @@ void tr_iter_next(tr_iter *it);
 void tr_iter_prev(tr_iter *it);
 bool tr_iter_valid(const tr_iter *it);
 tl_slice tr_iter_key(const tr_iter *it);
+/* The current value; one kept in a blob file is read into the iterator
+ * (an empty slice with tr_iter_status set if that fails). */
 tl_slice tr_iter_value(const tr_iter *it);
+/* The current value's length without reading a blob. */
+uint64_t tr_iter_value_length(const tr_iter *it);
 int tr_iter_status(const tr_iter *it);
 
 /* ---- Maintenance -------------------------------------------------------- */

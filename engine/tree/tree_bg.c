@@ -117,6 +117,8 @@ static void flush_oldest(tr_tree *t)
     }
     for (size_t i = 0; rc == 0 && i < out.nfiles; i++)
         rc = ver_edit_add_file(&e, 0, out.files[i]);
+    if (rc == 0)
+        rc = tr_blobs_after_flush(t, m, &out, &e);
     if (rc == 0) {
         e.has_flushed_seq = e.has_last_seq = true;
         e.flushed_seq = e.last_seq = mt_max_seq(m);

@@ -71,6 +71,9 @@ int tr_install_view(tr_tree *t, mt_memtable *mem, mt_memtable *const *imm, int n
                     ver_version *v);
 /* Record a background error (sticky) and wake waiters. REQUIRES: mu held. */
 void tr_set_bg_error(tr_tree *t, int rc, const char *what);
+/* After a flush of m wrote `out`: add the blobs it references to e, and
+ * have the blobs it dropped removed when m is freed. */
+int tr_blobs_after_flush(tr_tree *t, mt_memtable *m, const cp_output *out, ver_edit *e);
 /* Build the merged internal iterator over a view. NULL on ENOMEM. */
 tl_iter *tr_view_iter(tr_tree *t, tr_view *vw, bool fill_cache);
 

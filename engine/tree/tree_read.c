@@ -61,7 +61,7 @@ static int lookup_memtable(mt_memtable *m, tl_slice ukey, uint64_t read_seq, uin
     return 1;
 }
 
-int tr_get(tr_tree *t, tl_slice ukey, uint64_t read_seq, tl_buf *value)
+int tr_get_entry(tr_tree *t, tl_slice ukey, uint64_t read_seq, tl_buf *value, uint8_t *out_type)
 {
     tr_view *vw = tr_view_acquire(t);
     uint8_t type = 0;
@@ -75,9 +75,23 @@ int tr_get(tr_tree *t, tl_slice ukey, uint64_t read_seq, tl_buf *value)
         return rc;
     if (tl_vtype_is_delete(type))
         return 0;
-    if (type != TL_TYPE_VALUE)
+    if (type != TL_TYPE_VALUE && type != TL_TYPE_BLOB)
         return tl_err(TALUS_ECORRUPT, "tree %s: value of unsupported type %u", t->name, type);
+    *out_type = type;
     return 1;
+}
+
+int tr_get(tr_tree *t, tl_slice ukey, uint64_t read_seq, tl_buf *value)
+{
+    uint8_t type;
+    int rc = tr_get_entry(t, ukey, read_seq, value, &type);
+    if (rc <= 0 || type != TL_TYPE_BLOB)
+        return rc;
+    tl_buf ref = *value; /* the reference; the value replaces it */
+    *value = (tl_buf){0};
+    rc = tr_blob_read_all(t, tl_buf_slice(&ref), value);
+    tl_buf_free(&ref);
+    return rc < 0 ? rc : 1;
 }
 
 tl_iter *tr_view_iter(tr_tree *t, tr_view *vw, bool fill_cache)

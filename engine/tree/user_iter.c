@@ -30,7 +30,11 @@ struct tr_iter {
     int status;
     tl_buf saved_key; /* reverse: the current key; forward: the key to skip */
     tl_buf saved_val;
+    uint8_t saved_type;
     tl_buf scratch; /* internal keys built for seeks */
+    /* A blob-file value read for the current position (gen == blob_gen). */
+    uint64_t gen, blob_gen;
+    tl_buf blob;
 };
 
 static bool check_in(tr_iter *it)
@@ -77,6 +81,7 @@ static bool set_saved(tr_iter *it, tl_buf *b, tl_slice s)
 static void find_next(tr_iter *it, bool skipping)
 {
     it->valid = false;
+    it->gen++;
     while (tl_iter_valid(it->in)) {
         tl_slice uk;
         uint64_t seq;
@@ -108,6 +113,7 @@ static void find_next(tr_iter *it, bool skipping)
 static void find_prev(tr_iter *it)
 {
     bool have = false; /* saved_key/saved_val hold a candidate */
+    it->gen++;
     while (tl_iter_valid(it->in)) {
         tl_slice uk;
         uint64_t seq;
@@ -125,6 +131,7 @@ static void find_prev(tr_iter *it)
                 if (!set_saved(it, &it->saved_key, uk) ||
                     !set_saved(it, &it->saved_val, tl_iter_value(it->in)))
                     return;
+                it->saved_type = type;
                 have = true;
             }
         }
@@ -274,11 +281,47 @@ tl_slice tr_iter_key(const tr_iter *it)
     return tl_ikey_user(tl_iter_key(it->in));
 }
 
-tl_slice tr_iter_value(const tr_iter *it)
+static uint8_t cur_type(const tr_iter *it)
+{
+    if (it->dir == DIR_REV)
+        return it->saved_type;
+    tl_slice ik = tl_iter_key(it->in);
+    return ik.len >= TL_IKEY_TRAILER ? tl_ikey_type(ik) : TL_TYPE_VALUE;
+}
+
+static tl_slice raw_value(const tr_iter *it)
 {
     if (it->dir == DIR_REV)
         return tl_buf_slice(&it->saved_val);
     return tl_iter_value(it->in);
+}
+
+tl_slice tr_iter_value(const tr_iter *it)
+{
+    if (cur_type(it) != TL_TYPE_BLOB)
+        return raw_value(it);
+    /* Reading the blob changes only the cache and, on failure, the status:
+     * the position is the same, hence the cast. */
+    tr_iter *m = (tr_iter *)it;
+    if (m->blob_gen != m->gen || !m->blob.data) {
+        int rc = tr_blob_read_all(m->t, raw_value(it), &m->blob);
+        if (rc < 0) {
+            m->status = rc;
+            m->valid = false;
+            return tl_slice_make(NULL, 0);
+        }
+        m->blob_gen = m->gen;
+    }
+    return tl_buf_slice(&m->blob);
+}
+
+uint64_t tr_iter_value_length(const tr_iter *it)
+{
+    tl_slice raw = raw_value(it);
+    if (cur_type(it) != TL_TYPE_BLOB)
+        return raw.len;
+    bl_ref r;
+    return bl_ref_decode(raw, &r) == 0 ? r.length : 0;
 }
 
 int tr_iter_status(const tr_iter *it)
@@ -326,5 +369,6 @@ void tr_iter_free(tr_iter *it)
     tl_buf_free(&it->saved_key);
     tl_buf_free(&it->saved_val);
     tl_buf_free(&it->scratch);
+    tl_buf_free(&it->blob);
     free(it);
 }

@@ -133,6 +133,8 @@ int ver_builder_add_version(ver_builder *b, const ver_version *v)
     for (int l = 0; l < v->num_levels; l++)
         for (size_t i = 0; i < v->nfiles[l]; i++)
             TRY(insert(b, l, v->files[l][i]));
+    for (size_t i = 0; i < v->nfiles[VER_BLOB_LEVEL]; i++)
+        TRY(insert(b, VER_BLOB_LEVEL, v->files[VER_BLOB_LEVEL][i]));
     return 0;
 }
 
@@ -153,7 +155,7 @@ int ver_builder_apply(ver_builder *b, const ver_edit *e)
     for (size_t i = 0; i < e->ndels; i++) {
         const ver_edit_del *d = &e->dels[i];
         unsigned long long num = (unsigned long long)d->number;
-        if (d->level < 0 || d->level >= b->num_levels)
+        if (d->level < 0 || (d->level >= b->num_levels && d->level != VER_BLOB_LEVEL))
             return bad(b, "delete of file %llu at level %d, tree has %d levels", num, d->level,
                        b->num_levels);
         ver_builder_entry *ent = lookup(b, d->number);
@@ -169,15 +171,15 @@ int ver_builder_apply(ver_builder *b, const ver_edit *e)
     for (size_t i = 0; i < e->nadds; i++) {
         const ver_edit_add *a = &e->adds[i];
         unsigned long long num = (unsigned long long)a->file->number;
-        if (a->level < 0 || a->level >= b->num_levels)
+        if (a->level < 0 || (a->level >= b->num_levels && a->level != VER_BLOB_LEVEL))
             return bad(b, "adds file %llu at level %d, tree has %d levels", num, a->level,
                        b->num_levels);
-        const char *why = ver_file_check(a->file);
+        const char *why = a->file->blob ? NULL : ver_file_check(a->file);
         if (why)
             return bad(b, "file %llu: %s", num, why);
         ver_builder_entry *ent = lookup(b, a->file->number);
         if (ent && ent->f && ent->pending_del) {
-            if (!same_file(ent->f, a->file))
+            if (a->file->blob || ent->level == VER_BLOB_LEVEL || !same_file(ent->f, a->file))
                 return bad(b, "moves file %llu but changes its description", num);
             ent->pending_del = false;
             ent->level = a->level;
@@ -218,21 +220,29 @@ static int cmp_sorted(const void *pa, const void *pb)
     return a->number < b->number ? -1 : (a->number > b->number ? 1 : 0);
 }
 
-static void free_arrays(ver_file **files[VER_MAX_LEVELS])
+static int cmp_number(const void *pa, const void *pb)
 {
-    for (int l = 0; l < VER_MAX_LEVELS; l++)
+    const ver_file *a = *(ver_file *const *)pa, *b = *(ver_file *const *)pb;
+    return a->number < b->number ? -1 : (a->number > b->number ? 1 : 0);
+}
+
+static void free_arrays(ver_file **files[VER_MAX_LEVELS + 1])
+{
+    for (int l = 0; l <= VER_MAX_LEVELS; l++)
         free(files[l]);
 }
 
 int ver_builder_finish(ver_builder *b, ver_set *vs, ver_version **out)
 {
-    size_t n[VER_MAX_LEVELS] = {0};
-    ver_file **files[VER_MAX_LEVELS] = {0};
+    size_t n[VER_MAX_LEVELS + 1] = {0};
+    ver_file **files[VER_MAX_LEVELS + 1] = {0};
     *out = NULL;
     for (size_t i = 0; i < b->cap; i++)
         if (b->tab[i].used && b->tab[i].f)
             n[b->tab[i].level]++;
-    for (int l = 0; l < b->num_levels; l++) {
+    for (int l = 0; l <= VER_BLOB_LEVEL; l++) {
+        if (l >= b->num_levels && l != VER_BLOB_LEVEL)
+            continue;
         if (n[l] && !(files[l] = malloc(n[l] * sizeof *files[l]))) {
             free_arrays(files);
             return tl_err(TALUS_ENOMEM, "%s: out of memory", b->what);
@@ -244,6 +254,8 @@ int ver_builder_finish(ver_builder *b, ver_set *vs, ver_version **out)
         if (ent->used && ent->f)
             files[ent->level][n[ent->level]++] = ent->f;
     }
+    if (n[VER_BLOB_LEVEL] > 1)
+        qsort(files[VER_BLOB_LEVEL], n[VER_BLOB_LEVEL], sizeof *files[0], cmp_number);
     for (int l = 0; l < b->num_levels; l++) {
         if (n[l] > 1)
             qsort(files[l], n[l], sizeof *files[l], l == 0 ? cmp_l0 : cmp_sorted);
@@ -268,7 +280,7 @@ int ver_builder_finish(ver_builder *b, ver_set *vs, ver_version **out)
     atomic_init(&v->refs, 1);
     v->num_levels = b->num_levels;
     v->vset = vs;
-    for (int l = 0; l < b->num_levels; l++) {
+    for (int l = 0; l <= VER_BLOB_LEVEL; l++) {
         v->files[l] = files[l];
         v->nfiles[l] = n[l];
         for (size_t i = 0; i < n[l]; i++) {

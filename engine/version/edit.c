@@ -61,7 +61,7 @@ static int grow(void **arr, size_t *cap, size_t n, size_t total, size_t size)
 
 int ver_edit_add_file(ver_edit *e, int level, ver_file *f)
 {
-    if (level < 0 || level >= VER_MAX_LEVELS || !f)
+    if (level < 0 || level > VER_BLOB_LEVEL || !f || (level == VER_BLOB_LEVEL) != f->blob)
         return tl_err(TALUS_EINVAL, "version edit: bad level %d or file", level);
     TRY(grow((void **)&e->adds, &e->adds_cap, e->nadds, e->nadds + e->ndels, sizeof *e->adds));
     ver_file_ref(f);
@@ -73,13 +73,30 @@ int ver_edit_add_file(ver_edit *e, int level, ver_file *f)
 
 int ver_edit_delete_file(ver_edit *e, int level, uint64_t number)
 {
-    if (level < 0 || level >= VER_MAX_LEVELS)
+    if (level < 0 || level > VER_BLOB_LEVEL)
         return tl_err(TALUS_EINVAL, "version edit: bad level %d", level);
     TRY(grow((void **)&e->dels, &e->dels_cap, e->ndels, e->nadds + e->ndels, sizeof *e->dels));
     e->dels[e->ndels].level = level;
     e->dels[e->ndels].number = number;
     e->ndels++;
     return 0;
+}
+
+int ver_edit_add_blob(ver_edit *e, uint64_t number, uint64_t value_bytes)
+{
+    ver_file *f = ver_file_new(number, value_bytes, tl_slice_make(NULL, 0), tl_slice_make(NULL, 0),
+                               0, 0, 1, 0);
+    if (!f)
+        return tl_err(TALUS_ENOMEM, "version edit: out of memory");
+    f->blob = true;
+    int rc = ver_edit_add_file(e, VER_BLOB_LEVEL, f);
+    ver_file_unref(f);
+    return rc;
+}
+
+int ver_edit_delete_blob(ver_edit *e, uint64_t number)
+{
+    return ver_edit_delete_file(e, VER_BLOB_LEVEL, number);
 }
 
 /* ---- Encoding ------------------------------------------------------------ */
@@ -105,11 +122,20 @@ int ver_edit_encode(const ver_edit *e, tl_buf *out)
     if (e->has_flushed_seq)
         TRY(put_tag_u64(out, VER_TAG_FLUSHED_SEQ, e->flushed_seq));
     for (size_t i = 0; i < e->ndels; i++) {
+        if (e->dels[i].level == VER_BLOB_LEVEL) {
+            TRY(put_tag_u64(out, VER_TAG_DELETE_BLOB, e->dels[i].number));
+            continue;
+        }
         TRY(put_tag_u64(out, VER_TAG_DELETE_FILE, (uint64_t)e->dels[i].level));
         TRY(tl_buf_put_varint64(out, e->dels[i].number));
     }
     for (size_t i = 0; i < e->nadds; i++) {
         const ver_file *f = e->adds[i].file;
+        if (f->blob) {
+            TRY(put_tag_u64(out, VER_TAG_ADD_BLOB, f->number));
+            TRY(tl_buf_put_varint64(out, f->size));
+            continue;
+        }
         TRY(put_tag_u64(out, VER_TAG_ADD_FILE, (uint64_t)e->adds[i].level));
         TRY(tl_buf_put_varint64(out, f->number));
         TRY(tl_buf_put_varint64(out, f->size));
@@ -248,6 +274,18 @@ static int dec_field(dec *d, ver_edit *e, uint32_t tag)
         return ver_edit_delete_file(e, level, v);
     case VER_TAG_ADD_FILE:
         return dec_add(d, e);
+    case VER_TAG_ADD_BLOB: {
+        uint64_t size;
+        TRY(dec_u64(d, &v, "blob number"));
+        TRY(dec_u64(d, &size, "blob size"));
+        if (v == 0 || size > UINT32_MAX)
+            return dec_bad(d, "blob %llu of %llu bytes is invalid", (unsigned long long)v,
+                           (unsigned long long)size);
+        return ver_edit_add_blob(e, v, size);
+    }
+    case VER_TAG_DELETE_BLOB:
+        TRY(dec_u64(d, &v, "blob number"));
+        return ver_edit_delete_blob(e, v);
     default:
         /* New fields come with a new format version (which precedes them),
          * so an unknown tag here is damage, not the future. */
@@ -267,12 +305,12 @@ int ver_edit_decode(ver_edit *e, tl_slice in)
     }
     if (e->has_num_levels) {
         for (size_t i = 0; i < e->nadds; i++)
-            if (e->adds[i].level >= (int)e->num_levels)
+            if (e->adds[i].level >= (int)e->num_levels && e->adds[i].level != VER_BLOB_LEVEL)
                 TRY_OUT(dec_bad(&d, "file %llu at level %d but the tree has %u levels",
                                 (unsigned long long)e->adds[i].file->number, e->adds[i].level,
                                 e->num_levels));
         for (size_t i = 0; i < e->ndels; i++)
-            if (e->dels[i].level >= (int)e->num_levels)
+            if (e->dels[i].level >= (int)e->num_levels && e->dels[i].level != VER_BLOB_LEVEL)
                 TRY_OUT(dec_bad(&d, "delete at level %d but the tree has %u levels",
                                 e->dels[i].level, e->num_levels));
     }

@@ -114,11 +114,11 @@ void ver_version_unref(ver_version *v)
     /* Unlink first: from here on ver_set_live_files no longer counts this
      * version, and its files are released below. */
     bool report = v->vset ? ver_set_unlink_version(v->vset, v) : false;
-    for (int l = 0; l < v->num_levels; l++) {
+    for (int l = 0; l <= VER_BLOB_LEVEL; l++) {
         for (size_t i = 0; i < v->nfiles[l]; i++) {
             ver_file *f = v->files[l][i];
             if (atomic_fetch_sub_explicit(&f->vrefs, 1, memory_order_acq_rel) == 1 && report)
-                ver_set_report_obsolete(v->vset, f->number);
+                ver_set_report_obsolete(v->vset, f->number, f->blob);
             ver_file_unref(f);
         }
         free(v->files[l]);

@@ -33,6 +33,10 @@
 #include "util/slice.h"
 
 #define VER_MAX_LEVELS 16
+/* Blob files (key-value separation) are kept in a version as one more
+ * "level" past the real ones: files[VER_BLOB_LEVEL], sorted by number, with
+ * no keys. Level loops (0 .. num_levels-1) never see them. */
+#define VER_BLOB_LEVEL VER_MAX_LEVELS
 
 typedef struct ver_file {
     uint64_t number;
@@ -48,6 +52,7 @@ typedef struct ver_file {
     atomic_int refs;  /* memory: versions, edits and callers holding this struct */
     atomic_int vrefs; /* private: live versions containing this file (obsolete tracking) */
     bool compacting;  /* set by the compaction picker; guarded by the tree's mutex */
+    bool blob;        /* a blob file: only number and size (value bytes) are set */
 } ver_file;
 
 typedef struct ver_set ver_set;
@@ -55,8 +60,8 @@ typedef struct ver_set ver_set;
 typedef struct ver_version {
     atomic_int refs;
     int num_levels;
-    ver_file **files[VER_MAX_LEVELS];
-    size_t nfiles[VER_MAX_LEVELS];
+    ver_file **files[VER_MAX_LEVELS + 1]; /* + the blob files */
+    size_t nfiles[VER_MAX_LEVELS + 1];
     ver_set *vset;
     /* Private to version/: links in the set's list of live versions (under
      * the set's mutex), and whether the version was ever installed. */
@@ -120,6 +125,10 @@ void ver_edit_free(ver_edit *e);
  * later edit (numbers are never reused). */
 int ver_edit_add_file(ver_edit *e, int level, ver_file *f);
 int ver_edit_delete_file(ver_edit *e, int level, uint64_t number);
+/* Blob files: added once (by the flush that first stores a reference to
+ * it), deleted once (by the compaction that drops its last reference). */
+int ver_edit_add_blob(ver_edit *e, uint64_t number, uint64_t value_bytes);
+int ver_edit_delete_blob(ver_edit *e, uint64_t number);
 int ver_edit_encode(const ver_edit *e, tl_buf *out);
 /* Hardened: any malformed input is TALUS_ECORRUPT, never a crash. e is
  * initialised here (it must not hold files); on error it holds no files but
@@ -129,12 +138,12 @@ int ver_edit_decode(ver_edit *e, tl_slice in);
 
 /* ---- The version set --------------------------------------------------- */
 
-/* Called once per table file that left every live version: the file may be
+/* Called once per table or blob file that left every live version: the file may be
  * deleted from disk. Runs on whichever thread drops the last reference (a
  * reader, or the applier), with no version-set lock held; it must be
  * thread-safe and must not call ver_set_close. Never called during open or
  * close, nor for files of an edit whose apply failed. */
-typedef void (*ver_obsolete_fn)(void *ctx, uint64_t file_number);
+typedef void (*ver_obsolete_fn)(void *ctx, uint64_t file_number, bool blob);
 
 typedef struct ver_set_options {
     tl_env *env;
@@ -169,6 +178,9 @@ int ver_set_apply(ver_set *vs, ver_edit *e);
 /* A number never handed out before, even across reopen once any later
  * apply succeeded (every apply records the counter). */
 uint64_t ver_set_new_file_number(ver_set *vs);
+/* Make sure later numbers are above `number` (one found in use, e.g. a
+ * blob named by a replayed journal record). */
+void ver_set_mark_file_number(ver_set *vs, uint64_t number);
 uint64_t ver_set_last_seq(ver_set *vs);
 uint64_t ver_set_flushed_seq(ver_set *vs);
 uint32_t ver_set_format_version(ver_set *vs);

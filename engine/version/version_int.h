@@ -27,6 +27,8 @@ enum ver_tag {
     VER_TAG_FLUSHED_SEQ = 5,
     VER_TAG_DELETE_FILE = 6,
     VER_TAG_ADD_FILE = 7,
+    VER_TAG_ADD_BLOB = 8,    /* number, value bytes */
+    VER_TAG_DELETE_BLOB = 9, /* number */
 };
 
 /* ---- Builder -------------------------------------------------------------
@@ -72,7 +74,7 @@ void ver_set_link_version(ver_set *vs, ver_version *v);
 /* Unlinks a dying version; returns whether its files may be reported as
  * obsolete (installed version, set not closing). */
 bool ver_set_unlink_version(ver_set *vs, ver_version *v);
-void ver_set_report_obsolete(ver_set *vs, uint64_t number);
+void ver_set_report_obsolete(ver_set *vs, uint64_t number, bool blob);
 
 /* Validates one file's keys (>= 9 bytes, <= VER_MAX_IKEY, smallest <=
  * largest, min_seq <= max_seq); returns a static reason or NULL if fine. */

@@ -101,10 +101,10 @@ bool ver_set_unlink_version(ver_set *vs, ver_version *v)
     return report;
 }
 
-void ver_set_report_obsolete(ver_set *vs, uint64_t number)
+void ver_set_report_obsolete(ver_set *vs, uint64_t number, bool blob)
 {
     if (vs->on_obsolete)
-        vs->on_obsolete(vs->on_obsolete_ctx, number);
+        vs->on_obsolete(vs->on_obsolete_ctx, number, blob);
 }
 
 /* ---- Writing manifests --------------------------------------------------- */
@@ -141,6 +141,8 @@ static int encode_snapshot(const ver_set *vs, const ver_version *v, const ver_st
     for (int l = 0; l < v->num_levels; l++)
         for (size_t i = 0; i < v->nfiles[l]; i++)
             TRY_OUT(ver_edit_add_file(&e, l, v->files[l][i]));
+    for (size_t i = 0; i < v->nfiles[VER_BLOB_LEVEL]; i++)
+        TRY_OUT(ver_edit_add_file(&e, VER_BLOB_LEVEL, v->files[VER_BLOB_LEVEL][i]));
     TRY_OUT(ver_edit_encode(&e, out));
 out:
     ver_edit_free(&e);
@@ -562,6 +564,14 @@ ver_version *ver_set_current(ver_set *vs)
     return v;
 }
 
+void ver_set_mark_file_number(ver_set *vs, uint64_t number)
+{
+    pthread_mutex_lock(&vs->mu);
+    if (vs->next_file <= number)
+        vs->next_file = number + 1;
+    pthread_mutex_unlock(&vs->mu);
+}
+
 uint64_t ver_set_new_file_number(ver_set *vs)
 {
     pthread_mutex_lock(&vs->mu);
@@ -602,7 +612,7 @@ int ver_set_live_files(ver_set *vs, uint64_t **numbers, size_t *n)
     pthread_mutex_lock(&vs->mu);
     size_t count = 1;
     for (ver_version *v = vs->live; v; v = v->next)
-        for (int l = 0; l < v->num_levels; l++)
+        for (int l = 0; l <= VER_BLOB_LEVEL; l++)
             count += v->nfiles[l];
     uint64_t *arr = malloc(count * sizeof *arr);
     if (!arr) {
@@ -612,7 +622,7 @@ int ver_set_live_files(ver_set *vs, uint64_t **numbers, size_t *n)
     size_t k = 0;
     arr[k++] = vs->manifest_number;
     for (ver_version *v = vs->live; v; v = v->next)
-        for (int l = 0; l < v->num_levels; l++)
+        for (int l = 0; l <= VER_BLOB_LEVEL; l++)
             for (size_t i = 0; i < v->nfiles[l]; i++)
                 arr[k++] = v->files[l][i]->number;
     pthread_mutex_unlock(&vs->mu);

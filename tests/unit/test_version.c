@@ -122,13 +122,17 @@ static void assert_edit_sane(const ver_edit *d)
 {
     for (size_t i = 0; i < d->nadds; i++) {
         const ver_file *f = d->adds[i].file;
-        assert_true(d->adds[i].level >= 0 && d->adds[i].level < VER_MAX_LEVELS);
+        if (d->adds[i].level == VER_BLOB_LEVEL) { /* a blob: number and size only */
+            assert_true(f->blob && f->number > 0 && f->size <= UINT32_MAX);
+            continue;
+        }
+        assert_true(d->adds[i].level >= 0 && d->adds[i].level < VER_MAX_LEVELS && !f->blob);
         assert_true(f->smallest_len >= 9 && f->largest_len >= 9);
         assert_true(tl_ikey_cmp_raw(f->smallest, f->smallest_len, f->largest, f->largest_len) <= 0);
         assert_true(f->min_seq <= f->max_seq);
     }
     for (size_t i = 0; i < d->ndels; i++)
-        assert_true(d->dels[i].level >= 0 && d->dels[i].level < VER_MAX_LEVELS);
+        assert_true(d->dels[i].level >= 0 && d->dels[i].level <= VER_BLOB_LEVEL);
 }
 
 static void test_edit_truncations_and_flips(void **state)

@@ -162,8 +162,9 @@ typedef struct vt_obsolete {
     size_t n;
 } vt_obsolete;
 
-VT_UNUSED static void vt_on_obsolete(void *ctx, uint64_t number)
+VT_UNUSED static void vt_on_obsolete(void *ctx, uint64_t number, bool blob)
 {
+    (void)blob;
     vt_obsolete *o = ctx;
     pthread_mutex_lock(&o->mu);
     if (o->n < sizeof o->numbers / sizeof o->numbers[0])
