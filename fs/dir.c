@@ -344,9 +344,9 @@ static int fill(struct scan *s, struct dirh *dh)
     size_t added = 0, cs = s->top.n;
     struct tfs_buf c = {0};
     while (rc == 0 && talus_iter_valid(it) && added < FILL_BATCH) {
-        size_t kl, vl;
+        size_t kl;
         const uint8_t *k = talus_iter_key(it, &kl);
-        talus_iter_value(it, &vl);
+        uint64_t vl = talus_iter_value_length(it); /* never reads a blob file */
         const uint8_t *sl = memchr(k + cs, '/', kl - cs);
         size_t cl = sl ? (size_t)(sl - (k + cs)) : kl - cs;
         if ((rc = tfs_buf_set(&c, k + cs, cl)) < 0)

@@ -1,13 +1,18 @@
 /*
  * file.c - open files: reads, writes and when they reach the database.
  *
- * Read-only opens share one loaded copy of the committed contents per
- * inode (a blob): a file costs one database read per version however small
- * the reads are, and a reader keeps the version it opened (it sees the old
- * or the new file, never a mix). Writable opens of an inode share one write
- * buffer (so two descriptors of one file, or two O_APPEND writers, behave as
- * on a local filesystem); it is committed whole, contents and attributes in
- * one batch, at flush (every close), fsync and release.
+ * Read-only opens share one open engine value (talus_value) per version of
+ * an inode's committed contents (struct tfs_blob); each read is a ranged
+ * talus_value_read of just the bytes asked for, so opening, reading the
+ * head of, or seeking in a large file never loads it whole (a value kept
+ * in an engine blob file is read from that file; a small one is held in
+ * memory by the engine). A reader keeps the version it opened even when
+ * the file is overwritten or removed meanwhile (the engine keeps an open
+ * value readable), so it sees the old or the new file, never a mix.
+ * Writable opens of an inode share one write buffer (so two descriptors of
+ * one file, or two O_APPEND writers, behave as on a local filesystem); it
+ * is committed whole, contents and attributes in one batch, at flush
+ * (every close), fsync and release.
  *
  * Kernel page cache. Writable opens use direct I/O: their bytes never sit
  * in the shared page cache, where readers would see them before the
@@ -26,9 +31,10 @@
  * opens of an older version are still reading, an open of a newer version
  * uses direct I/O, so no reader ever gets pages of two versions.
  *
- * Limits: a file lives in memory while open for writing (the engine has no
- * ranged value writes yet), and every commit writes the whole file.
- * Larger-than-memory streaming comes with key-value separation.
+ * Limits: a file lives in memory while open for writing (loaded whole by
+ * the first write or read through a writable handle), and every commit
+ * writes the whole file (the engine puts a value of at least the data
+ * tree's min_blob_size, -o blob_size, in a blob file of its own).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,10 +44,12 @@
 
 #include "fs.h"
 
+/* One committed version of a file, shared by the read-only opens of it
+ * (not to be confused with the engine's blob files, which it may read). */
 struct tfs_blob {
-    uint32_t refs; /* handles using it; under fs->tbl */
-    void *data;    /* from talus_get (talus_free) */
-    size_t len;
+    uint32_t refs;    /* handles and reads in flight using it; under fs->tbl */
+    talus_value *val; /* NULL: nothing stored (removed, or a new file) */
+    uint64_t len;     /* talus_value_length(val), 0 without val */
     uint64_t version;
     struct tfs_node *node;
 };
@@ -76,7 +84,7 @@ static void blob_unref(struct tfs *fs, struct tfs_blob *b)
         b->node->blob = NULL;
     pthread_mutex_unlock(&fs->tbl);
     if (last) {
-        talus_free(b->data);
+        talus_value_close(b->val);
         free(b);
     }
 }
@@ -122,6 +130,21 @@ static int load_value(struct tfs *fs, struct tfs_node *n, struct tfs_view v, voi
         *len = 0;
         rc = 0;
     }
+    tfs_buf_free(&key);
+    return rc;
+}
+
+/* Open the committed contents for ranged reads (NULL if none: removed
+ * while open, or a new file). REQUIRES fs->ns (either mode). */
+static int open_value(struct tfs *fs, struct tfs_node *n, struct tfs_view v, talus_value **val)
+{
+    struct tfs_buf key = {0};
+    *val = NULL;
+    int rc = tfs_node_key(fs, n, &key);
+    if (rc == 0)
+        rc = tfs_value_open(fs, v, key.p, key.n, val);
+    if (rc == -ENOENT)
+        rc = 0;
     tfs_buf_free(&key);
     return rc;
 }
@@ -205,7 +228,7 @@ static void set_pending(struct tfs *fs, struct tfs_node *n, uint64_t size, int64
 
 /* ---- open ---------------------------------------------------------------- */
 
-/* Get (or load) the blob of the committed contents for a read-only open. */
+/* Get (or open) the blob of the committed contents for a read-only open. */
 static int get_blob(struct tfs *fs, struct tfs_node *n, struct tfs_blob **out)
 {
     pthread_mutex_lock(&fs->tbl);
@@ -231,13 +254,14 @@ static int get_blob(struct tfs *fs, struct tfs_node *n, struct tfs_blob **out)
     pthread_mutex_lock(&fs->tbl);
     b->version = n->data_version; /* stable: commits bump it under ns (write) */
     pthread_mutex_unlock(&fs->tbl);
-    rc = load_value(fs, n, v, &b->data, &b->len);
+    rc = open_value(fs, n, v, &b->val);
     pthread_rwlock_unlock(&fs->ns);
     tfs_snap_leave(fs, n);
     if (rc < 0) {
         free(b);
         return rc;
     }
+    b->len = b->val ? talus_value_length(b->val) : 0;
     b->refs = 1;
     b->node = n;
     pthread_mutex_lock(&fs->tbl);
@@ -555,6 +579,37 @@ void tfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         tfs_file_close(fs, fi); /* interrupted: no release will come */
 }
 
+/* A read through a read-only handle: the bytes asked for, read from the
+ * engine into a reply buffer without any lock held (talus_value_read may
+ * run on several threads at once). */
+static void read_blob(fuse_req_t req, struct tfs *fs, struct fh *h, size_t size, uint64_t off)
+{
+    /* An extra reference for the read and the reply: the kernel may end
+     * this read (interrupt) and run the release of its handle meanwhile. */
+    struct tfs_blob *b = h->blob;
+    struct tfs_node *node = h->n;
+    pthread_mutex_lock(&fs->tbl);
+    b->refs++;
+    node->oprefs++; /* b->node must outlive blob_unref too */
+    pthread_mutex_unlock(&fs->tbl);
+    size_t want = off >= b->len ? 0 : b->len - off < size ? (size_t)(b->len - off) : size;
+    size_t got = 0;
+    char *buf = want ? malloc(want) : NULL;
+    int rc = want && !buf ? -ENOMEM : 0;
+    if (rc == 0 && want) {
+        int trc = talus_value_read(b->val, off, buf, want, &got);
+        if (trc < 0)
+            rc = tfs_errno(trc, "read");
+    }
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_buf(req, buf, got);
+    free(buf);
+    blob_unref(fs, b);
+    tfs_node_put(fs, node);
+}
+
 void tfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
     (void)ino;
@@ -565,19 +620,7 @@ void tfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct 
         return;
     }
     if (!h->writable) {
-        /* An extra reference for the reply: the kernel may end this read
-         * and run the release of its handle before fuse_reply_buf returns
-         * (the bytes are copied by then, but the buffer must outlive it). */
-        struct tfs_blob *b = h->blob;
-        struct tfs_node *node = h->n;
-        pthread_mutex_lock(&fs->tbl);
-        b->refs++;
-        node->oprefs++; /* b->node must outlive blob_unref too */
-        pthread_mutex_unlock(&fs->tbl);
-        size_t n = (uint64_t)off >= b->len ? 0 : b->len - (size_t)off;
-        fuse_reply_buf(req, n ? (const char *)b->data + off : NULL, n < size ? n : size);
-        blob_unref(fs, b);
-        tfs_node_put(fs, node);
+        read_blob(req, fs, h, size, (uint64_t)off);
         return;
     }
     struct tfs_node *n = h->n;

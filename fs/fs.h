@@ -224,6 +224,13 @@ struct tfs_probe {
 
 int tfs_get(struct tfs *fs, talus_tree *t, struct tfs_view v, const void *key, size_t klen,
             void **val, size_t *vlen);
+/* Open the contents at key (tree "data") for ranged reads as of view v;
+ * close with talus_value_close. It stays readable after the key is
+ * overwritten or removed and after the view's snapshot is released (the
+ * engine pins a blob file while a value of it is open). -ENOENT if absent.
+ * REQUIRES fs->ns (either mode), like every read of a view. */
+int tfs_value_open(struct tfs *fs, struct tfs_view v, const void *key, size_t klen,
+                   talus_value **out);
 /* Attributes stored for a key (file: "key", directory: "key/"); on -ENOENT
  * (nothing stored) *m holds the defaults for `type`. */
 int tfs_load_meta(struct tfs *fs, struct tfs_view v, const uint8_t *key, size_t klen, bool dir,
@@ -235,7 +242,7 @@ int tfs_probe_key(struct tfs *fs, struct tfs_view v, const uint8_t *key, size_t 
  * skip_hi) (skip_lo NULL: none)? 1 yes, 0 no, or -errno. */
 int tfs_any_key(struct tfs *fs, struct tfs_view v, const uint8_t *prefix, size_t plen,
                 const uint8_t *skip_lo, size_t lolen, const uint8_t *skip_hi, size_t hilen);
-bool tfs_is_marker(const void *key, size_t klen, size_t vlen);
+bool tfs_is_marker(const void *key, size_t klen, uint64_t vlen);
 
 /* A batch being built under fs->ns (write). */
 struct tfs_txn {

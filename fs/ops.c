@@ -18,6 +18,7 @@ void tfs_config_init(struct tfs_config *cfg)
     cfg->durability = -1;
     cfg->compression = -1;
     cfg->max_file_size = TFS_DEFAULT_MAX_FILE_SIZE;
+    cfg->blob_size = TFS_DEFAULT_BLOB_SIZE;
     /* Nothing changes the database behind the mount's back (LOCK), and
      * every change through the mount updates the kernel's view itself. */
     cfg->entry_timeout = 30;
@@ -79,6 +80,13 @@ int tfs_open(const struct tfs_config *cfg, struct tfs **out, char *err, size_t e
         o.block_cache_size = cfg->cache_size;
     if (cfg->compression >= 0)
         o.tree.compression = cfg->compression;
+    /* Key-value separation is meant for tree "data" (file contents), but
+     * it is set as the default of every tree: a tree that already exists
+     * is opened by talus_open with these defaults (tree options are not
+     * stored), so this is the only place that reaches "data" on every
+     * mount. The records of "meta" and "fs" are far smaller than any
+     * sensible blob_size, so for them it changes nothing. */
+    o.tree.min_blob_size = cfg->blob_size;
     int rc = talus_open(cfg->dbdir, &o, &fs->db);
     if (rc < 0 && cfg->read_only && rc != TALUS_EBUSY && rc != TALUS_ECORRUPT &&
         rc != TALUS_EVERSION && rc != TALUS_ENOTFOUND) {

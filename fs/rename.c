@@ -71,18 +71,22 @@ static int span_walk(struct tfs_txn *tx, talus_tree *t, const struct span *s, co
     struct tfs_buf nk = {0};
     for (talus_iter_seek(it, s->key.p, s->key.n); rc == 0 && talus_iter_valid(it);
          talus_iter_next(it)) {
-        size_t kl, vl;
+        size_t kl, vl = 0;
         const uint8_t *k = talus_iter_key(it, &kl);
-        const void *v = talus_iter_value(it, &vl);
         if (!to) {
             rc = tfs_txn_del(tx, t, k, kl);
             continue;
         }
+        /* Only a copy needs the value: a blob-file value is read here, and
+         * a failed read (NULL) must stop the walk before the put. */
+        const void *v = talus_iter_value(it, &vl);
+        if (talus_iter_status(it) < 0)
+            break; /* reported below */
         rc = tfs_buf_set(&nk, to->key.p, to->key.n);
         if (rc == 0)
             rc = tfs_buf_add(&nk, k + s->key.n, kl - s->key.n);
         if (rc == 0)
-            rc = tfs_txn_put(tx, t, nk.p, nk.n, v, vl);
+            rc = tfs_txn_put(tx, t, nk.p, nk.n, v ? v : "", v ? vl : 0);
     }
     if (rc == 0 && talus_iter_status(it) < 0)
         rc = tfs_errno(talus_iter_status(it), "rename scan");

@@ -31,7 +31,20 @@ int tfs_get(struct tfs *fs, talus_tree *t, struct tfs_view v, const void *key, s
     return rc < 0 ? tfs_errno(rc, "read") : 0;
 }
 
-bool tfs_is_marker(const void *key, size_t klen, size_t vlen)
+int tfs_value_open(struct tfs *fs, struct tfs_view v, const void *key, size_t klen,
+                   talus_value **out)
+{
+    if (!fs->data)
+        return -ENOENT;
+    if (klen == 0 || klen > TALUS_MAX_KEY)
+        return -ENAMETOOLONG;
+    int rc = talus_value_open(fs->data, v.snap, key, klen, out);
+    if (rc == TALUS_ENOTFOUND)
+        return -ENOENT;
+    return rc < 0 ? tfs_errno(rc, "open value") : 0;
+}
+
+bool tfs_is_marker(const void *key, size_t klen, uint64_t vlen)
 {
     return vlen == 0 && klen > 0 && ((const uint8_t *)key)[klen - 1] == '/';
 }
@@ -132,9 +145,10 @@ int tfs_probe_key(struct tfs *fs, struct tfs_view v, const uint8_t *key, size_t 
     if (klen)
         talus_iter_seek(it, key, klen);
     if (klen && talus_iter_valid(it)) {
-        size_t kl, vl;
+        size_t kl;
         const void *k = talus_iter_key(it, &kl);
-        talus_iter_value(it, &vl);
+        /* The length only: a blob-file value is not read for a stat. */
+        uint64_t vl = talus_iter_value_length(it);
         if (kl == klen && memcmp(k, key, klen) == 0) {
             p->size = vl;
             p->file = true;

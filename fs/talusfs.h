@@ -24,6 +24,8 @@
 
 /* Default and hard limits of one file's size (the engine's value limit). */
 #define TFS_DEFAULT_MAX_FILE_SIZE (2ull << 30)
+/* Files of at least this many bytes go to engine blob files by default. */
+#define TFS_DEFAULT_BLOB_SIZE (512u << 10)
 
 struct tfs_config {
     const char *dbdir;       /* database directory (created if missing) */
@@ -32,6 +34,7 @@ struct tfs_config {
     size_t cache_size;       /* block cache bytes, 0: engine default */
     int compression;         /* enum talus_compression, or -1 for the default */
     uint64_t max_file_size;  /* EFBIG beyond this; <= TALUS_MAX_VALUE */
+    uint64_t blob_size;      /* min_blob_size of tree "data"; 0: no blob files */
     double entry_timeout;    /* kernel dentry cache, seconds */
     double attr_timeout;     /* kernel attribute cache, seconds */
     double negative_timeout; /* kernel negative dentry cache, seconds */

@@ -39,7 +39,7 @@
 #include "talusfs.h"
 
 struct opts {
-    char *durability, *compression, *cache_size, *max_file_size;
+    char *durability, *compression, *cache_size, *max_file_size, *blob_size;
     int foreground, debug, single, help, version, ro, kernel_cache;
     char *dbdir, *mnt;
     int extra_args;
@@ -57,6 +57,7 @@ static const struct fuse_opt specs[] = {
     OPT("compression=%s", compression),
     OPT("cache_size=%s", cache_size),
     OPT("max_file_size=%s", max_file_size),
+    OPT("blob_size=%s", blob_size),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -104,6 +105,10 @@ static const char usage_text[] =
     "  -o compression=ALG     none, lz4 or zstd for new tables\n"
     "  -o max_file_size=BYTES largest file (default 2G, at most 4294967295);\n"
     "                         bigger writes fail with EFBIG\n"
+    "  -o blob_size=BYTES     files of at least this size are stored in blob\n"
+    "                         files of their own, outside the tree, and read\n"
+    "                         by range (suffixes K, M, G; 0: never; default\n"
+    "                         512K)\n"
     "  -o kernel_cache        let the kernel page cache keep file contents\n"
     "                         (faster small reads, MAP_SHARED works) at the\n"
     "                         cost of the guarantee that a reader never sees a\n"
@@ -245,6 +250,11 @@ static int config_from(const struct opts *o, struct tfs_config *cfg)
                                "the engine stores), got '%s'",
                                o->max_file_size);
         cfg->max_file_size = v;
+    }
+    if (o->blob_size) {
+        if (!parse_bytes(o->blob_size, &v))
+            return usage_error("blob_size must be a number of bytes, not '%s'", o->blob_size);
+        cfg->blob_size = v;
     }
     cfg->read_only = o->ro;
     cfg->kernel_cache = o->kernel_cache;
@@ -491,5 +501,6 @@ int main(int argc, char **argv)
     free(o.compression);
     free(o.cache_size);
     free(o.max_file_size);
+    free(o.blob_size);
     return st;
 }

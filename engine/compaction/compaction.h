@@ -71,6 +71,12 @@ int cp_pick_compaction(const cp_options *o, ver_version *v, cp_pick *p);
  * level is the same level (an in-place rewrite that drops garbage). */
 int cp_pick_range(const cp_options *o, ver_version *v, int level, const tl_slice *lo,
                   const tl_slice *hi, cp_pick *p);
+/* Rewrite the files of `level` (>= 1) overlapping [lo, hi] in place (never
+ * a trivial move): what a manual compaction ends with, so that versions and
+ * blob references no snapshot needs any more are dropped even when the
+ * range already sits in one level. Returns like cp_pick_range. */
+int cp_pick_rewrite(const cp_options *o, ver_version *v, int level, const tl_slice *lo,
+                    const tl_slice *hi, cp_pick *p);
 /* Unmark inputs and free the arrays (caller holds the tree mutex). */
 void cp_pick_release(cp_pick *p);
 

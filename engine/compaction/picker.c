@@ -361,6 +361,24 @@ int cp_pick_range(const cp_options *o, ver_version *v, int level, const tl_slice
                      out_level != level ? v->files[out_level] + c : NULL, d - c, score);
 }
 
+int cp_pick_rewrite(const cp_options *o, ver_version *v, int level, const tl_slice *lo,
+                    const tl_slice *hi, cp_pick *p)
+{
+    memset(p, 0, sizeof *p);
+    int nl = num_levels(v);
+    if (level < 1 || level >= nl)
+        return tl_err(TALUS_EINVAL, "rewrite: level %d out of range [1, %d)", level, nl);
+    size_t a, b;
+    sorted_overlap(v, level, lo, hi, &a, &b);
+    if (a == b)
+        return 0;
+    ver_file *const *files = v->files[level];
+    if (any_compacting(files, a, b))
+        return tl_err(TALUS_EBUSY, "rewrite: L%d files are being compacted", level);
+    double score = level + 1 < nl ? level_score(o, v, level) : 0;
+    return fill_pick(p, v, level, level, files + a, b - a, NULL, 0, score);
+}
+
 void cp_pick_release(cp_pick *p)
 {
     for (int k = 0; k < 2; k++) {

@@ -57,6 +57,7 @@ typedef struct batch_op {
 typedef struct batch_blob {
     talus_tree *tree;
     uint64_t number;
+    size_t op; /* index of the op that names it */
 } batch_blob;
 
 struct talus_batch {

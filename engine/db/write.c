@@ -84,6 +84,18 @@ int db_batch_add(talus_batch *b, talus_tree *t, uint8_t type, const void *key, s
         b->ops = n;
         b->cap = cap;
     }
+    /* A later op on the same key replaces an earlier one in the memtable
+     * (same seqno), so a blob written for the earlier one would never be
+     * referenced: remove it now. */
+    for (size_t i = 0; i < b->nblobs;) {
+        const batch_op *o = &b->ops[b->blobs[i].op];
+        if (o->tree == t && o->klen == klen && !memcmp(b->bytes.data + o->key_off, key, klen)) {
+            tr_blob_discard(t->tr, b->blobs[i].number);
+            b->blobs[i] = b->blobs[--b->nblobs];
+        } else {
+            i++;
+        }
+    }
     batch_op *op = &b->ops[b->nops];
     op->tree = t;
     op->type = type;
@@ -111,7 +123,7 @@ int db_batch_add_blob(talus_batch *b, talus_tree *t, const void *key, size_t kle
     uint8_t enc[BL_REF_MAX];
     size_t n = bl_ref_encode(ref, enc);
     TRY(db_batch_add(b, t, TL_TYPE_BLOB, key, klen, enc, n));
-    b->blobs[b->nblobs++] = (batch_blob){t, ref->number};
+    b->blobs[b->nblobs++] = (batch_blob){t, ref->number, b->nops - 1};
     return 0;
 }
 

@@ -299,6 +299,14 @@ int tr_compact_range(tr_tree *t, const tl_slice *lo, const tl_slice *hi)
                 break;
         }
     }
+    if (rc == 0) { /* everything in range is in level `last` now */
+        ver_version *v = t->view->v;
+        ver_version_ref(v);
+        cp_pick p;
+        int r = cp_pick_rewrite(&t->cpo, v, last, lo, hi, &p);
+        rc = r <= 0 ? r : run_pick(t, v, &p);
+        ver_version_unref(v);
+    }
     t->manual_running = false;
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);

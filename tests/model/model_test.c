@@ -216,6 +216,8 @@ static void vary_tree_options(struct mr_run *r, talus_tree_options *o)
     o->block_restart_interval = restarts[mt_below(&r->rng, 3)];
     o->compression = comps[mt_below(&r->rng, 3)];
     o->bloom_bits_per_key = mt_chance(&r->rng, 75) ? 10 : 0;
+    /* Some trees keep their largest values (about 3% of puts) in blob files. */
+    o->min_blob_size = mt_chance(&r->rng, 35) ? 1400 + mt_below(&r->rng, 500) : 0;
 }
 
 /* Small buffers and files so that a run flushes and compacts through
