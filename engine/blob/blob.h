@@ -69,6 +69,9 @@ int bl_writer_append(bl_writer *w, const void *p, size_t n);
 /* Bytes appended so far. */
 uint64_t bl_writer_length(const bl_writer *w);
 uint64_t bl_writer_number(const bl_writer *w);
+/* Read back value bytes appended so far (from the file or the staging
+ * buffer); *got < n only at the end of what was appended. */
+int bl_writer_read(bl_writer *w, uint64_t off, void *buf, size_t n, size_t *got);
 /* Write the footer, sync, rename to "<number>.blob", sync the directory,
  * free w. *ref describes the value. On error the temporary file is removed
  * and w is freed all the same. */

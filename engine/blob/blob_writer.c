@@ -36,6 +36,8 @@
 struct bl_writer {
     tl_env *env;
     tl_file *f;
+    tl_file *rf;      /* read handle on tmp for bl_writer_read, opened lazily */
+    uint64_t flushed; /* bytes of the file appended so far (buf holds what follows) */
     char *dir;
     char *tmp;
     uint64_t number;
@@ -61,6 +63,7 @@ uint64_t bl_writer_number(const bl_writer *w)
 /* Frees w and everything it holds (the file must be closed). */
 static void writer_free(bl_writer *w)
 {
+    tl_file_close(w->rf);
     free(w->dir);
     free(w->tmp);
     free(w->buf);
@@ -90,6 +93,7 @@ static int writer_flush(bl_writer *w)
     int rc = tl_file_append(w->f, w->buf, w->used);
     if (rc < 0)
         return writer_fail(w, rc);
+    w->flushed += w->used;
     w->used = 0;
     return 0;
 }
@@ -201,6 +205,50 @@ out:
     free(final);
     writer_free(w);
     return rc;
+}
+
+/* Copy value bytes [off, off + n) of chunk c (all within it) into out:
+ * from the file if that part is flushed, else from the staging buffer. */
+static int read_chunk_part(bl_writer *w, uint64_t c, uint64_t off, uint8_t *out, size_t n)
+{
+    uint64_t disk = bl_chunk_offset(c) + off;
+    if (c == w->chunks) { /* the chunk being filled: always staged */
+        memcpy(out, w->buf + w->used + off, n);
+        return 0;
+    }
+    if (disk >= w->flushed) {
+        memcpy(out, w->buf + (disk - w->flushed), n);
+        return 0;
+    }
+    if (!w->rf)
+        TRY(tl_env_open_read(w->env, w->tmp, &w->rf));
+    size_t got;
+    TRY(tl_file_pread(w->rf, out, n, disk, &got));
+    if (got != n)
+        return tl_err(TALUS_EIO, "blob %s: short read of %zu bytes at %" PRIu64, w->tmp, n, disk);
+    return 0;
+}
+
+int bl_writer_read(bl_writer *w, uint64_t off, void *buf, size_t n, size_t *got)
+{
+    *got = 0;
+    if (w->err)
+        return writer_failed(w);
+    if (off >= w->length)
+        return 0;
+    if (n > w->length - off)
+        n = (size_t)(w->length - off);
+    uint8_t *dst = buf;
+    while (*got < n) {
+        uint64_t pos = off + *got;
+        uint64_t c = pos / BL_CHUNK, in = pos % BL_CHUNK;
+        size_t k = (size_t)(BL_CHUNK - in);
+        if (k > n - *got)
+            k = n - *got;
+        TRY(read_chunk_part(w, c, in, dst + *got, k));
+        *got += k;
+    }
+    return 0;
 }
 
 void bl_writer_abort(bl_writer *w)

@@ -135,6 +135,13 @@ uint64_t talus_value_writer_length(const talus_value_writer *w)
     return w ? bl_writer_length(w->w) : 0;
 }
 
+int talus_value_writer_read(talus_value_writer *w, uint64_t off, void *buf, size_t n, size_t *got)
+{
+    if (!w || !got || (!buf && n))
+        return tl_err(TALUS_EINVAL, "NULL argument to talus_value_writer_read");
+    return bl_writer_read(w->w, off, buf, n, got);
+}
+
 void talus_value_writer_abort(talus_value_writer *w)
 {
     if (!w)

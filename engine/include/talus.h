@@ -205,6 +205,10 @@ TALUS_API int talus_value_writer_new(talus_tree *t, talus_value_writer **out);
 TALUS_API int talus_value_writer_append(talus_value_writer *w, const void *buf, size_t n);
 /* Bytes appended so far. */
 TALUS_API uint64_t talus_value_writer_length(const talus_value_writer *w);
+/* Read back bytes already appended (e.g. to turn a value being streamed
+ * into one edited in memory); *got < n only at the end. */
+TALUS_API int talus_value_writer_read(talus_value_writer *w, uint64_t off, void *buf, size_t n,
+                                      size_t *got);
 /* Finish w (its file is synced) and put it as key's value in batch b; the
  * tree must be w's. Takes w in every case, success or error. */
 TALUS_API int talus_batch_put_value(talus_batch *b, talus_tree *t, const void *key, size_t klen,

@@ -314,6 +314,45 @@ static void test_roundtrip(void **state)
     }
 }
 
+/* Reading back what a writer holds, while it writes: from the file for
+ * flushed chunks, from staging for the rest, across chunk edges. */
+static void test_writer_read_back(void **state)
+{
+    fixture *fx = *state;
+    tl_env *env = tl_env_posix();
+    size_t n = 5 * 1024 * 1024 + 333;
+    uint8_t *v = rnd_value(n);
+    uint8_t *got = malloc(n);
+    assert_non_null(got);
+    bl_writer *w;
+    assert_int_equal(bl_writer_open(env, fx->dir, 7, &w), 0);
+    size_t done = 0;
+    while (done < n) {
+        size_t k = 1 + rnd_n(200000);
+        if (k > n - done)
+            k = n - done;
+        assert_int_equal(bl_writer_append(w, v + done, k), 0);
+        done += k;
+        for (int i = 0; i < 8; i++) {
+            uint64_t off = rnd_n(done + 10);
+            size_t len = rnd_n(3 * BL_CHUNK), g = 99;
+            assert_int_equal(bl_writer_read(w, off, got, len, &g), 0);
+            size_t want = off >= done ? 0 : (len < done - off ? len : done - off);
+            assert_int_equal(g, want);
+            if (g)
+                assert_memory_equal(got, v + off, g);
+        }
+    }
+    size_t g;
+    assert_int_equal(bl_writer_read(w, 0, got, n, &g), 0);
+    assert_int_equal(g, n);
+    assert_memory_equal(got, v, n);
+    bl_writer_abort(w);
+    assert_int_equal(dir_entries(fx), 0);
+    free(got);
+    free(v);
+}
+
 static void test_ranged_reads(void **state)
 {
     fixture *fx = *state;
@@ -749,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ranged_reads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_read_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_readers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
