@@ -355,6 +355,7 @@ int tfs_file_open(struct tfs *fs, struct tfs_node *n, struct fuse_file_info *fi,
         n->nopen++;
         n->oprefs++;
         pthread_mutex_unlock(&fs->tbl);
+        fi->noflush = 1; /* a read-only close has nothing to commit: no FLUSH round trip */
     }
     fi->fh = (uintptr_t)h;
     return 0;
