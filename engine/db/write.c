@@ -533,8 +533,15 @@ int talus_batch_commit(talus_db *db, talus_batch *b, int durability, uint64_t *s
     /* Committed: the blobs belong to the trees now. After a failure that
      * left the database in error the journal may hold the record all the
      * same: leave the files to the next open, which keeps what it replays. */
-    if (rc == 0 || db_check_writable(db) < 0)
+    if (rc < 0) {
+        pthread_mutex_lock(&db->write_mu);
+        bool failed = db->error != 0;
+        pthread_mutex_unlock(&db->write_mu);
+        if (failed)
+            b->nblobs = 0;
+    } else {
         b->nblobs = 0;
+    }
     return rc;
 }
 

@@ -79,6 +79,7 @@ static void db_options(talus_options *o)
     o->block_cache_size = 1u << 20;
     o->background_threads = 2;
     o->tree.write_buffer_size = 256u << 10;
+    o->tree.min_blob_size = 1300; /* about one value in eight goes to a blob file */
     o->tree.target_file_size = 256u << 10;
     o->tree.max_bytes_for_level_base = 1u << 20;
     o->tree.level_size_multiplier = 4;

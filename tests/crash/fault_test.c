@@ -81,6 +81,7 @@ static void db_options(talus_options *o)
     o->block_cache_size = 256u << 10;
     o->background_threads = 1;
     o->tree.write_buffer_size = 32u << 10;
+    o->tree.min_blob_size = 450; /* blob writes meet the injected faults too */
     o->tree.target_file_size = 32u << 10;
     o->tree.max_bytes_for_level_base = 128u << 10;
     o->tree.level_size_multiplier = 4;
@@ -140,11 +141,12 @@ static int commit_one(wl *w, talus_batch *b, uint64_t id, uint64_t *s)
         if (!cr_is_deleter(seed, c) && cr_model_get(w->m, c) == CR_MUST)
             victim = c;
     }
-    int rc = cr_batch_fill(b, w->ta, w->tb, seed, id, victim, MIN_FILLER, MAX_FILLER);
-    if (rc < 0) {
-        wl_problem(w, "building batch %" PRIu64 ": %s", id, talus_errmsg());
+    /* Building a batch does I/O too: a value of min_blob_size or more is
+     * written to its blob file by talus_batch_put. */
+    int rc = wl_check(w, "talus_batch_put",
+                      cr_batch_fill(b, w->ta, w->tb, seed, id, victim, MIN_FILLER, MAX_FILLER));
+    if (rc < 0)
         return rc;
-    }
     cr_model_set(w->m, id, CR_MAY);
     rc = wl_check(w, "talus_batch_commit",
                   talus_batch_commit(w->db, b, TALUS_DURABILITY_SYNC, NULL));

@@ -55,6 +55,7 @@ static void db_options(talus_options *o)
     o->block_cache_size = 1u << 20;
     o->background_threads = 2;
     o->tree.write_buffer_size = 128u << 10;
+    o->tree.min_blob_size = 600; /* about one value in seven goes to a blob file */
     o->tree.target_file_size = 128u << 10;
     o->tree.max_bytes_for_level_base = 512u << 10;
     o->tree.level_size_multiplier = 4;
