@@ -391,6 +391,7 @@ static void print_tree_stats(const char *name, talus_tree *t, const talus_tree_s
         entries += l->entries;
     }
     printf("  total %11" PRIu64 " %16" PRIu64 " %16" PRIu64 "\n", files, bytes, entries);
+    printf("  blob files %6" PRIu64 " %16" PRIu64 "\n", s->blob_files, s->blob_bytes);
 }
 
 static int stats_one(talus_db *db, const char *name)

@@ -357,6 +357,8 @@ typedef struct talus_tree_stats {
     uint64_t stall_stops;     /* writes that had to wait */
     uint64_t last_seqno;
     uint32_t format_version;
+    uint64_t blob_files; /* values kept in blob files (min_blob_size) */
+    uint64_t blob_bytes; /* their value bytes */
 } talus_tree_stats;
 
 TALUS_API int talus_tree_stats_get(talus_tree *t, talus_tree_stats *out);

@@ -418,6 +418,9 @@ int tr_stats(tr_tree *t, talus_tree_stats *out)
             ls->entries += v->files[l][i]->entries;
         }
     }
+    out->blob_files = v->nfiles[VER_BLOB_LEVEL];
+    for (size_t i = 0; i < v->nfiles[VER_BLOB_LEVEL]; i++)
+        out->blob_bytes += v->files[VER_BLOB_LEVEL][i]->size;
     out->memtable_bytes = mt_bytes(vw->mem);
     for (int i = 0; i < vw->nimm; i++)
         out->memtable_bytes += mt_bytes(vw->imm[i]);
@@ -441,6 +444,8 @@ uint64_t tr_disk_space(tr_tree *t)
     uint64_t total = 0;
     for (int l = 0; l < vw->v->num_levels; l++)
         total += ver_version_level_bytes(vw->v, l);
+    for (size_t i = 0; i < vw->v->nfiles[VER_BLOB_LEVEL]; i++)
+        total += bl_file_size(vw->v->files[VER_BLOB_LEVEL][i]->size);
     tr_view_release(vw);
     return total;
 }
