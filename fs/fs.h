@@ -252,6 +252,10 @@ struct tfs_txn {
 int tfs_txn_begin(struct tfs *fs, struct tfs_txn *tx);
 int tfs_txn_put(struct tfs_txn *tx, talus_tree *t, const void *k, size_t kl, const void *v,
                 size_t vl);
+/* Put the latest value of src as k's value (a large value is linked, not
+ * read). -ENOENT if src is absent. */
+int tfs_txn_copy(struct tfs_txn *tx, talus_tree *t, const void *k, size_t kl, const void *src,
+                 size_t srclen);
 int tfs_txn_del(struct tfs_txn *tx, talus_tree *t, const void *k, size_t kl);
 int tfs_txn_put_meta(struct tfs_txn *tx, const uint8_t *key, size_t klen, bool dir,
                      const struct tfs_meta *m);

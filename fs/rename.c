@@ -45,20 +45,11 @@ static int span_init(const uint8_t *key, size_t klen, bool dir, struct span *s)
  * value under to's key + the rest of the key. */
 static int span_walk(struct tfs_txn *tx, talus_tree *t, const struct span *s, const struct span *to)
 {
-    struct tfs *fs = tx->fs;
     if (!s->dir) {
         if (!to)
             return tfs_txn_del(tx, t, s->key.p, s->key.n);
-        void *val = NULL;
-        size_t vlen = 0;
-        struct tfs_view live = {NULL};
-        int rc = tfs_get(fs, t, live, s->key.p, s->key.n, &val, &vlen);
-        if (rc == 0)
-            rc = tfs_txn_put(tx, t, to->key.p, to->key.n, val, vlen);
-        else if (rc == -ENOENT)
-            rc = 0; /* a key without attributes stays without */
-        talus_free(val);
-        return rc;
+        int rc = tfs_txn_copy(tx, t, to->key.p, to->key.n, s->key.p, s->key.n);
+        return rc == -ENOENT ? 0 : rc; /* a key without attributes stays without */
     }
     talus_iter *it = NULL;
     talus_iter_options o;
@@ -71,22 +62,19 @@ static int span_walk(struct tfs_txn *tx, talus_tree *t, const struct span *s, co
     struct tfs_buf nk = {0};
     for (talus_iter_seek(it, s->key.p, s->key.n); rc == 0 && talus_iter_valid(it);
          talus_iter_next(it)) {
-        size_t kl, vl = 0;
+        size_t kl;
         const uint8_t *k = talus_iter_key(it, &kl);
         if (!to) {
             rc = tfs_txn_del(tx, t, k, kl);
             continue;
         }
-        /* Only a copy needs the value: a blob-file value is read here, and
-         * a failed read (NULL) must stop the walk before the put. */
-        const void *v = talus_iter_value(it, &vl);
-        if (talus_iter_status(it) < 0)
-            break; /* reported below */
+        /* The value is copied by key: one kept in a blob file is linked,
+         * never read. */
         rc = tfs_buf_set(&nk, to->key.p, to->key.n);
         if (rc == 0)
             rc = tfs_buf_add(&nk, k + s->key.n, kl - s->key.n);
         if (rc == 0)
-            rc = tfs_txn_put(tx, t, nk.p, nk.n, v ? v : "", v ? vl : 0);
+            rc = tfs_txn_copy(tx, t, nk.p, nk.n, k, kl);
     }
     if (rc == 0 && talus_iter_status(it) < 0)
         rc = tfs_errno(talus_iter_status(it), "rename scan");

@@ -248,6 +248,17 @@ int tfs_txn_put(struct tfs_txn *tx, talus_tree *t, const void *k, size_t kl, con
     return rc < 0 ? tfs_errno(rc, "batch put") : 0;
 }
 
+int tfs_txn_copy(struct tfs_txn *tx, talus_tree *t, const void *k, size_t kl, const void *src,
+                 size_t srclen)
+{
+    if (kl == 0 || kl > TALUS_MAX_KEY || srclen == 0 || srclen > TALUS_MAX_KEY)
+        return -ENAMETOOLONG;
+    int rc = talus_batch_copy(tx->b, t, k, kl, t, NULL, src, srclen);
+    if (rc == TALUS_ENOTFOUND)
+        return -ENOENT;
+    return rc < 0 ? tfs_errno(rc, "batch copy") : 0;
+}
+
 int tfs_txn_del(struct tfs_txn *tx, talus_tree *t, const void *k, size_t kl)
 {
     if (kl == 0 || kl > TALUS_MAX_KEY)

@@ -100,6 +100,12 @@ void bl_reader_close(bl_reader *r);
 /* Read the whole value of ref into out (replacing its contents). */
 int bl_read_all(tl_env *env, const char *dir, const bl_ref *ref, tl_buf *out);
 
+/* A second name for a blob's bytes: hard-link "<src_dir>/<src>.blob" as
+ * "<dst_dir>/<dst>.blob" and sync dst_dir, so copying a value kept in a
+ * blob file costs no I/O on its bytes. TALUS_ENOTSUP (or another error:
+ * a missing source, another filesystem) means the caller must copy. */
+int bl_link(tl_env *env, const char *src_dir, uint64_t src, const char *dst_dir, uint64_t dst);
+
 /* Remove "<dir>/<number>.blob" (a missing file is not an error). */
 int bl_remove(tl_env *env, const char *dir, uint64_t number);
 

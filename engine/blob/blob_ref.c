@@ -109,3 +109,18 @@ int bl_remove(tl_env *env, const char *dir, uint64_t number)
     free(path);
     return rc == TALUS_ENOTFOUND ? 0 : rc;
 }
+
+int bl_link(tl_env *env, const char *src_dir, uint64_t src, const char *dst_dir, uint64_t dst)
+{
+    char *from = bl_path_alloc(src_dir, src, "");
+    char *to = bl_path_alloc(dst_dir, dst, "");
+    int rc = from && to ? tl_env_link(env, from, to) : TALUS_ENOMEM;
+    if (rc == 0) {
+        rc = tl_env_sync_dir(env, dst_dir);
+        if (rc < 0)
+            tl_env_remove(env, to);
+    }
+    free(from);
+    free(to);
+    return rc;
+}

@@ -96,6 +96,39 @@ void talus_value_close(talus_value *v)
     free(v);
 }
 
+/* ---- Copies ------------------------------------------------------------------ */
+
+int talus_batch_copy(talus_batch *b, talus_tree *t, const void *key, size_t klen, talus_tree *src,
+                     const talus_snapshot *snap, const void *src_key, size_t src_klen)
+{
+    if (!b)
+        return tl_err(TALUS_EINVAL, "NULL batch");
+    TRY(db_check_tree(t));
+    TRY(db_check_tree(src));
+    TRY(db_check_key(key, klen));
+    TRY(db_check_key(src_key, src_klen));
+    if (src->db != t->db)
+        return tl_err(TALUS_EINVAL, "talus_batch_copy between two databases");
+    TRY(db_check_writable(t->db));
+    uint64_t seq = snap ? snap->seq : talus_seqno(src->db);
+    uint8_t type = 0;
+    tl_buf val = {0};
+    bl_ref ref;
+    int rc =
+        tr_copy_value(t->tr, src->tr, tl_slice_make(src_key, src_klen), seq, &type, &val, &ref);
+    if (rc == 0)
+        rc = TALUS_ENOTFOUND;
+    else if (rc > 0 && type == TL_TYPE_BLOB) {
+        rc = db_batch_add_blob(b, t, key, klen, &ref);
+        if (rc < 0)
+            tr_blob_discard(t->tr, ref.number);
+    } else if (rc > 0) {
+        rc = talus_batch_put(b, t, key, klen, val.data ? (void *)val.data : "", val.len);
+    }
+    tl_buf_free(&val);
+    return rc;
+}
+
 /* ---- Streamed writes ------------------------------------------------------ */
 
 struct talus_value_writer {

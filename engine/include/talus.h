@@ -216,6 +216,15 @@ TALUS_API int talus_batch_put_value(talus_batch *b, talus_tree *t, const void *k
 /* Drop an unfinished value. NULL is ignored. */
 TALUS_API void talus_value_writer_abort(talus_value_writer *w);
 
+/* Put the value of src_key in tree src (as of snap, NULL: latest) as key's
+ * value in tree t. A value kept in a blob file is not read: the copy gets a
+ * second name for the same bytes (a hard link) where the filesystem allows,
+ * so renaming a large value costs no I/O on it. TALUS_ENOTFOUND if src_key
+ * is absent. */
+TALUS_API int talus_batch_copy(talus_batch *b, talus_tree *t, const void *key, size_t klen,
+                               talus_tree *src, const talus_snapshot *snap, const void *src_key,
+                               size_t src_klen);
+
 TALUS_API int talus_batch_commit(talus_db *db, talus_batch *b, int durability, uint64_t *seqno_out);
 
 /* ---- Reads ------------------------------------------------------------ */

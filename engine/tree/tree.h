@@ -97,6 +97,13 @@ uint64_t tr_min_blob_size(const tr_tree *t);
 int tr_blob_writer_new(tr_tree *t, bl_writer **out);
 /* Write n bytes at p as a new blob file; *ref names it. */
 int tr_blob_write(tr_tree *t, const void *p, size_t n, bl_ref *ref);
+/* Copy the value of ukey in src (as of read_seq) for tree t: 1 found, 0
+ * absent. A value kept in the tree comes back in *value (*type
+ * TL_TYPE_VALUE); one kept in a blob file gets a new blob of t (a hard
+ * link when possible, else a copy through a bounded buffer), named by
+ * *ref (*type TL_TYPE_BLOB). The source stays pinned while it is copied. */
+int tr_copy_value(tr_tree *t, tr_tree *src, tl_slice ukey, uint64_t read_seq, uint8_t *type,
+                  tl_buf *value, bl_ref *ref);
 /* Remove a blob file that was never committed (a dropped batch). */
 void tr_blob_discard(tr_tree *t, uint64_t number);
 /* Open the blob an encoded bl_ref names. */

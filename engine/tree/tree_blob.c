@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/ikey.h"
 #include "util/log.h"
 
 uint64_t tr_min_blob_size(const tr_tree *t)
@@ -41,6 +42,67 @@ int tr_blob_write(tr_tree *t, const void *p, size_t n, bl_ref *ref)
     if (t->cfg.read_only)
         return tl_err(TALUS_EREADONLY, "tree %s is read-only", t->name);
     return bl_write(t->env, t->dir, ver_set_new_file_number(t->vs), p, n, ref);
+}
+
+/* Copy the bytes of r (in src) into a new blob of t. */
+static int copy_bytes(tr_tree *t, tr_tree *src, const bl_ref *r, bl_ref *out)
+{
+    enum { SPAN = 1 << 20 };
+    bl_reader *rd = NULL;
+    bl_writer *w = NULL;
+    uint8_t *buf = malloc(SPAN);
+    int rc = buf ? 0 : tl_err(TALUS_ENOMEM, "out of memory copying a blob");
+    if (rc == 0)
+        rc = bl_reader_open(src->env, src->dir, r, &rd);
+    if (rc == 0)
+        rc = tr_blob_writer_new(t, &w);
+    for (uint64_t off = 0; rc == 0 && off < r->length;) {
+        size_t got;
+        rc = bl_reader_read(rd, off, buf, SPAN, &got);
+        if (rc == 0 && got == 0)
+            rc = tl_err(TALUS_ECORRUPT, "blob %llu of tree %s ends early",
+                        (unsigned long long)r->number, src->name);
+        if (rc == 0)
+            rc = bl_writer_append(w, buf, got);
+        off += got;
+    }
+    if (rc == 0) {
+        rc = bl_writer_finish(w, out);
+        w = NULL;
+    }
+    bl_writer_abort(w);
+    bl_reader_close(rd);
+    free(buf);
+    return rc;
+}
+
+static int blob_copy(tr_tree *t, tr_tree *src, tl_slice ref, bl_ref *out)
+{
+    bl_ref r;
+    TRY(bl_ref_decode(ref, &r));
+    if (t->cfg.read_only)
+        return tl_err(TALUS_EREADONLY, "tree %s is read-only", t->name);
+    uint64_t number = ver_set_new_file_number(t->vs);
+    if (bl_link(t->env, src->dir, r.number, t->dir, number) == 0) {
+        *out = (bl_ref){number, r.length};
+        return 0;
+    }
+    /* No link (another filesystem, an env without links, a source already
+     * collected under an open reader...): copy. */
+    return copy_bytes(t, src, &r, out);
+}
+
+int tr_copy_value(tr_tree *t, tr_tree *src, tl_slice ukey, uint64_t read_seq, uint8_t *type,
+                  tl_buf *value, bl_ref *ref)
+{
+    tr_view *vw = tr_view_acquire(src);
+    int rc = tr_view_get(src, vw, ukey, read_seq, value, type);
+    if (rc > 0 && *type == TL_TYPE_BLOB) {
+        rc = blob_copy(t, src, tl_buf_slice(value), ref);
+        rc = rc < 0 ? rc : 1;
+    }
+    tr_view_release(vw);
+    return rc;
 }
 
 void tr_blob_discard(tr_tree *t, uint64_t number)

@@ -74,6 +74,9 @@ void tr_set_bg_error(tr_tree *t, int rc, const char *what);
 /* After a flush of m wrote `out`: add the blobs it references to e, and
  * have the blobs it dropped removed when m is freed. */
 int tr_blobs_after_flush(tr_tree *t, mt_memtable *m, const cp_output *out, ver_edit *e);
+/* tr_get_entry within a view the caller holds. */
+int tr_view_get(tr_tree *t, tr_view *vw, tl_slice ukey, uint64_t read_seq, tl_buf *value,
+                uint8_t *out_type);
 /* Build the merged internal iterator over a view. NULL on ENOMEM. */
 tl_iter *tr_view_iter(tr_tree *t, tr_view *vw, bool fill_cache);
 

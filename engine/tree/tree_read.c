@@ -64,13 +64,20 @@ static int lookup_memtable(mt_memtable *m, tl_slice ukey, uint64_t read_seq, uin
 int tr_get_entry(tr_tree *t, tl_slice ukey, uint64_t read_seq, tl_buf *value, uint8_t *out_type)
 {
     tr_view *vw = tr_view_acquire(t);
+    int rc = tr_view_get(t, vw, ukey, read_seq, value, out_type);
+    tr_view_release(vw);
+    return rc;
+}
+
+int tr_view_get(tr_tree *t, tr_view *vw, tl_slice ukey, uint64_t read_seq, tl_buf *value,
+                uint8_t *out_type)
+{
     uint8_t type = 0;
     int rc = lookup_memtable(vw->mem, ukey, read_seq, &type, value);
     for (int i = 0; rc == 0 && i < vw->nimm; i++)
         rc = lookup_memtable(vw->imm[i], ukey, read_seq, &type, value);
     if (rc == 0)
         rc = lookup_version(t, vw->v, ukey, read_seq, &type, value);
-    tr_view_release(vw);
     if (rc <= 0)
         return rc;
     if (tl_vtype_is_delete(type))

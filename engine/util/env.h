@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "talus.h"
+
 typedef struct tl_env tl_env;
 typedef struct tl_file tl_file;
 
@@ -47,6 +49,9 @@ typedef struct tl_env_ops {
     int (*remove)(tl_env *e, const char *path);
     /* Atomic rename (replaces to). */
     int (*rename)(tl_env *e, const char *from, const char *to);
+    /* Hard link: `to` (which must not exist) names from's file. NULL in an
+     * env that cannot: tl_env_link then returns TALUS_ENOTSUP. */
+    int (*link)(tl_env *e, const char *from, const char *to);
     int (*truncate)(tl_env *e, const char *path, uint64_t size);
     /* mkdir; an existing directory is not an error. */
     int (*mkdir)(tl_env *e, const char *path);
@@ -123,6 +128,10 @@ static inline int tl_env_remove(tl_env *e, const char *p)
 static inline int tl_env_rename(tl_env *e, const char *a, const char *b)
 {
     return e->ops->rename(e, a, b);
+}
+static inline int tl_env_link(tl_env *e, const char *a, const char *b)
+{
+    return e->ops->link ? e->ops->link(e, a, b) : TALUS_ENOTSUP;
 }
 static inline int tl_env_truncate(tl_env *e, const char *p, uint64_t s)
 {

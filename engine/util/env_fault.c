@@ -652,6 +652,27 @@ static void f_sleep_us(tl_env *e, uint64_t us)
     FE(e)->base->ops->sleep_us(FE(e)->base, us);
 }
 
+/* A link is a new directory entry for an existing (durable) file: undone
+ * like a create until its directory is synced. Faults count as renames. */
+static int f_link(tl_env *e, const char *from, const char *to)
+{
+    tl_fault_env *fe = FE(e);
+    tl_env *b = fe->base;
+    nsop *op = NULL;
+    lock(fe);
+    int rc = fault_hit(fe, TL_FAULT_RENAME, to);
+    if (rc == 0 && !(op = op_new(fe, OP_CREATE, to, to)))
+        rc = tl_err(TALUS_ENOMEM, "fault env: out of memory tracking %s", to);
+    if (rc == 0)
+        rc = tl_env_link(b, from, to);
+    if (rc == 0)
+        op_push(fe, op);
+    else if (op)
+        op_free(fe, op, false);
+    unlock(fe);
+    return rc;
+}
+
 static const tl_env_ops fault_ops = {
     .open_read = f_open_read,
     .open_write = f_open_write,
@@ -665,6 +686,7 @@ static const tl_env_ops fault_ops = {
     .exists = f_exists,
     .remove = f_remove,
     .rename = f_rename,
+    .link = f_link,
     .truncate = f_truncate,
     .mkdir = f_mkdir,
     .rmdir = f_rmdir,

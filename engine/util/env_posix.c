@@ -181,6 +181,13 @@ static int p_rename(tl_env *e, const char *from, const char *to)
     return 0;
 }
 
+static int p_link(tl_env *e, const char *from, const char *to)
+{
+    if (link(from, to) < 0)
+        return tl_err_errno(errno, "link %s to %s", from, to);
+    return 0;
+}
+
 static int p_truncate(tl_env *e, const char *path, uint64_t size)
 {
     int r;
@@ -375,6 +382,7 @@ static const tl_env_ops posix_ops = {
     .exists = p_exists,
     .remove = p_remove,
     .rename = p_rename,
+    .link = p_link,
     .truncate = p_truncate,
     .mkdir = p_mkdir,
     .rmdir = p_rmdir,

@@ -172,6 +172,11 @@ static void ns_sleep_us(tl_env *e, uint64_t us)
     tl_env_sleep_us(posix(), us);
 }
 
+static int ns_link(tl_env *e, const char *from, const char *to)
+{
+    return tl_env_link(posix(), from, to);
+}
+
 static const tl_env_ops nosync_ops = {
     .open_read = ns_open_read,
     .open_write = ns_open_write,
@@ -185,6 +190,7 @@ static const tl_env_ops nosync_ops = {
     .exists = ns_exists,
     .remove = ns_remove,
     .rename = ns_rename,
+    .link = ns_link,
     .truncate = ns_truncate,
     .mkdir = ns_mkdir,
     .rmdir = ns_rmdir,

@@ -365,6 +365,91 @@ static void test_round_trip(void **state)
     assert_int_equal(talus_close(db), 0);
 }
 
+/* ---- copies --------------------------------------------------------------- */
+
+static nlink_t links_of_only_blob(const talus_tree *t)
+{
+    char d[4200], *names = blob_names(t), path[4400];
+    tree_dir(t, d, sizeof d);
+    char *nl = strchr(names, '\n');
+    if (nl)
+        *nl = 0;
+    snprintf(path, sizeof path, "%s/%s", d, names);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    free(names);
+    return st.st_nlink;
+}
+
+/* talus_batch_copy: a blob value gets a second name (a hard link), never a
+ * second copy of its bytes; inline values are copied; the copy outlives
+ * its source through overwrite and compaction. */
+static void test_copy(void **state)
+{
+    (void)state;
+    talus_db *db = open_db(MIN_BLOB);
+    talus_tree *t = talus_default_tree(db);
+    talus_tree *u = NULL;
+    assert_int_equal(talus_tree_open(db, "other", 1, NULL, &u), 0);
+    put_v(t, "big", 1, 300000);
+    put_v(t, "small", 2, 10);
+    assert_int_equal(links_of_only_blob(t), 1);
+
+    talus_batch *b;
+    assert_int_equal(talus_batch_new(&b), 0);
+    assert_int_equal(talus_batch_copy(b, t, "big2", 4, t, NULL, "big", 3), 0);
+    assert_int_equal(talus_batch_copy(b, t, "small2", 6, t, NULL, "small", 5), 0);
+    assert_int_equal(talus_batch_copy(b, u, "big", 3, t, NULL, "big", 3), 0);
+    assert_int_equal(talus_batch_copy(b, t, "x", 1, t, NULL, "absent", 6), TALUS_ENOTFOUND);
+    assert_int_equal(talus_batch_delete(b, t, "big", 3), 0); /* a rename */
+    commit(db, b, TALUS_DURABILITY_BUFFERED);
+    talus_batch_free(b);
+    assert_int_equal(count_blobs(t), 2);
+    assert_int_equal(count_blobs(u), 1);
+    expect_get(t, NULL, "big2", 1, 300000);
+    expect_get(t, NULL, "small2", 2, 10);
+    expect_get(u, NULL, "big", 1, 300000);
+    expect_absent(t, NULL, "big");
+
+    /* The source's name goes with the compaction that drops its reference;
+     * the copies keep the bytes. */
+    compact_all(t);
+    assert_int_equal(count_blobs(t), 1);
+    assert_int_equal(links_of_only_blob(t), 2); /* still shared with tree u */
+    expect_get(t, NULL, "big2", 1, 300000);
+    put_v(u, "big", 3, 200000);
+    compact_all(u);
+    assert_int_equal(links_of_only_blob(t), 1);
+    expect_get(t, NULL, "big2", 1, 300000);
+    expect_get(u, NULL, "big", 3, 200000);
+
+    /* A copy from a snapshot takes the old value. */
+    talus_snapshot *s = talus_snapshot_take(db);
+    put_v(t, "big2", 4, 250000);
+    assert_int_equal(talus_batch_new(&b), 0);
+    assert_int_equal(talus_batch_copy(b, t, "old", 3, t, s, "big2", 4), 0);
+    commit(db, b, TALUS_DURABILITY_SYNC);
+    talus_batch_free(b);
+    talus_snapshot_release(db, s);
+    compact_all(t);
+    expect_get(t, NULL, "old", 1, 300000);
+    expect_get(t, NULL, "big2", 4, 250000);
+    assert_int_equal(count_blobs(t), 2);
+
+    /* An uncommitted copy leaves nothing behind. */
+    assert_int_equal(talus_batch_new(&b), 0);
+    assert_int_equal(talus_batch_copy(b, t, "tmp", 3, t, NULL, "old", 3), 0);
+    assert_int_equal(count_blobs(t), 3);
+    talus_batch_free(b);
+    assert_int_equal(count_blobs(t), 2);
+    assert_int_equal(talus_close(db), 0);
+    db = open_db(MIN_BLOB);
+    t = talus_default_tree(db);
+    expect_get(t, NULL, "old", 1, 300000);
+    assert_int_equal(count_blobs(t), 2);
+    assert_int_equal(talus_close(db), 0);
+}
+
 /* ---- 2. batches ----------------------------------------------------------- */
 
 static void batch_put_v(talus_batch *b, talus_tree *t, const char *k, uint64_t tag, size_t n)
@@ -898,6 +983,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overwrite_and_gc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_and_crash, setup, teardown),
