@@ -245,15 +245,23 @@ int tfs_txn_touch_dir(struct tfs_txn *tx, struct tfs_node *dir, int64_t now)
         if (rc == -ENOENT)
             rc = 0;
     }
+    struct tfs_attr a;
     if (rc == 0) {
         m.type = TFS_T_DIR;
         m.mtime = m.ctime = now;
         rc = d->kind == TFS_ROOT ? tfs_txn_put_root_meta(tx, &m)
                                  : tfs_txn_put_meta(tx, key.p, key.n, true, &m);
+        tfs_attr_from_meta(&m, DIR_SIZE, &a);
         tfs_meta_free(&m);
     }
     pthread_mutex_lock(&fs->tbl);
     d->attr_valid = false;
+    if (rc == 0 && tx->ndirs < TFS_TXN_DIRS && (d->kind == TFS_ROOT || d->kind == TFS_DIR)) {
+        d->oprefs++; /* released by tfs_txn_end */
+        tx->dirs[tx->ndirs].n = d;
+        tx->dirs[tx->ndirs].a = a;
+        tx->ndirs++;
+    }
     pthread_mutex_unlock(&fs->tbl);
     tfs_buf_free(&key);
     tfs_node_put(fs, d);

@@ -245,9 +245,17 @@ int tfs_any_key(struct tfs *fs, struct tfs_view v, const uint8_t *prefix, size_t
 bool tfs_is_marker(const void *key, size_t klen, uint64_t vlen);
 
 /* A batch being built under fs->ns (write). */
+#define TFS_TXN_DIRS 4
 struct tfs_txn {
     struct tfs *fs;
     talus_batch *b;
+    /* Directories whose attributes the batch sets: cached on commit, so the
+     * GETATTR that follows every entry change is answered from memory. */
+    struct {
+        struct tfs_node *n; /* referenced (oprefs) until tfs_txn_end */
+        struct tfs_attr a;
+    } dirs[TFS_TXN_DIRS];
+    int ndirs;
 };
 int tfs_txn_begin(struct tfs *fs, struct tfs_txn *tx);
 int tfs_txn_put(struct tfs_txn *tx, talus_tree *t, const void *k, size_t kl, const void *v,

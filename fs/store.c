@@ -231,6 +231,7 @@ int tfs_txn_begin(struct tfs *fs, struct tfs_txn *tx)
 {
     tx->fs = fs;
     tx->b = NULL;
+    tx->ndirs = 0;
     if (!fs->data || !fs->meta || !fs->info)
         return -EROFS;
     int rc = talus_batch_new(&tx->b);
@@ -298,6 +299,8 @@ int tfs_txn_commit(struct tfs_txn *tx, int durability)
     if (talus_batch_count(tx->b) == 0)
         return 0;
     int rc = talus_batch_commit(tx->fs->db, tx->b, durability, NULL);
+    for (int i = 0; rc == 0 && i < tx->ndirs; i++)
+        tfs_node_set_attr(tx->fs, tx->dirs[i].n, &tx->dirs[i].a);
     if (rc == TALUS_ETOOBIG)
         return -EFBIG;
     return rc < 0 ? tfs_errno(rc, "commit") : 0;
@@ -307,4 +310,7 @@ void tfs_txn_end(struct tfs_txn *tx)
 {
     talus_batch_free(tx->b);
     tx->b = NULL;
+    for (int i = 0; i < tx->ndirs; i++)
+        tfs_node_put(tx->fs, tx->dirs[i].n);
+    tx->ndirs = 0;
 }
