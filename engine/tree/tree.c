@@ -124,6 +124,12 @@ static int remove_orphans(tr_tree *t)
         const char *nm = names[i];
         size_t len = strlen(nm);
         bool orphan = false;
+        uint64_t blob;
+        /* A blob the journal names may be newer than the manifest's
+         * counter, and flushes run while the journal is replayed: no new
+         * file may take a number a blob on disk has. */
+        if (bl_parse_name(nm, &blob))
+            ver_set_mark_file_number(t->vs, blob);
         if (len > 4 && !strcmp(nm + len - 4, ".tmp")) {
             orphan = true;
         } else if (len > 4 && !strcmp(nm + len - 4, ".sst")) {
