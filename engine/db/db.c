@@ -108,6 +108,10 @@ int db_meta_write(talus_db *db)
     TRY_OUT(tl_buf_put_varint64(&b, db->npins));
     for (size_t i = 0; i < db->npins; i++)
         TRY_OUT(tl_buf_put_varint64(&b, db->pins[i]));
+    uint64_t floor = db->seq_floor;
+    if (db->npins && db->pins[db->npins - 1] > floor)
+        floor = db->pins[db->npins - 1];
+    TRY_OUT(tl_buf_put_varint64(&b, floor));
     TRY_OUT(tl_buf_put_fixed64(&b, tl_xxh3(b.data, b.len)));
     rc = tl_env_write_file_atomic(db->env, db->path, "DBMETA", b.data, b.len);
 out:
@@ -198,6 +202,18 @@ static int meta_parse(talus_db *db, const uint8_t *p, size_t n, meta_tree **out,
         q += k;
     }
     db->npins = npins;
+    /* The seqno floor came later: a DBMETA without it ends here. */
+    uint64_t floor = npins ? db->pins[npins - 1] : 0;
+    if (q != end) {
+        uint64_t f;
+        if (!(k = tl_get_varint64(q, end, &f)) || f < floor) {
+            free_meta_trees(mt, i);
+            return tl_err(TALUS_ECORRUPT, "%s/DBMETA: bad seqno floor", path);
+        }
+        floor = f;
+        q += k;
+    }
+    db->seq_floor = floor;
     if (q != end)
         goto bad;
     db->next_tree_id = (uint32_t)next_id;
@@ -707,12 +723,13 @@ int db_open_env(const char *path, const talus_options *opts, tl_env *env, talus_
     }
     if ((rc = db_recover_journal(db)) < 0)
         goto fail;
-    /* A pinned seqno may be above everything recovered (its last batches
-     * had durability none and were lost): never hand it out again, or the
-     * pin would show writes made after it. */
-    if (db->npins && db->pins[db->npins - 1] > atomic_load(&db->last_seq)) {
-        atomic_store(&db->last_seq, db->pins[db->npins - 1]);
-        atomic_store(&db->published_seq, db->pins[db->npins - 1]);
+    /* A seqno once pinned may be above everything recovered (its last
+     * batches had durability none and were lost), even if it was unpinned
+     * since: never hand it out again, or a snapshot of that number would
+     * show other writes than the one that was pinned. */
+    if (db->seq_floor > atomic_load(&db->last_seq)) {
+        atomic_store(&db->last_seq, db->seq_floor);
+        atomic_store(&db->published_seq, db->seq_floor);
     }
     if (!opts->read_only) {
         if ((rc = db_start_journal(db)) < 0)

@@ -114,6 +114,10 @@ struct talus_db {
     talus_snapshot snap_head; /* circular list, oldest first */
     uint64_t *pins;           /* persistent snapshots, ascending (in DBMETA) */
     size_t npins, pins_cap;
+    /* The highest seqno ever pinned (in DBMETA): a seqno that was shown as
+     * a snapshot is never handed out again after a crash, even once
+     * unpinned. Guarded by mu. */
+    uint64_t seq_floor;
     /* Compaction may have dropped old versions below this seqno: pinning
      * an older seqno is refused. Raised whenever a flush or compaction
      * takes its snapshot list. Guarded by mu. */

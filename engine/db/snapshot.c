@@ -147,10 +147,14 @@ int talus_snapshot_pin(talus_db *db, uint64_t seqno)
     memmove(db->pins + pos + 1, db->pins + pos, (db->npins - pos) * sizeof *db->pins);
     db->pins[pos] = seqno;
     db->npins++;
+    uint64_t old_floor = db->seq_floor;
+    if (seqno > db->seq_floor)
+        db->seq_floor = seqno;
     rc = db_meta_write(db);
     if (rc < 0) { /* not durable: forget it */
         memmove(db->pins + pos, db->pins + pos + 1, (db->npins - pos - 1) * sizeof *db->pins);
         db->npins--;
+        db->seq_floor = old_floor;
     }
 out:
     pthread_mutex_unlock(&db->mu);
