@@ -369,20 +369,24 @@ static int do_setattr(struct tfs *fs, struct tfs_node *n, const struct stat *att
         rc = tfs_txn_put_meta(&tx, key.p, key.n, n->kind != TFS_FILE, &m);
     if (rc == 0)
         rc = tfs_txn_commit(&tx, -1);
+    if (n->kind == TFS_FILE)
+        tfs_file_txn_done(fs, n, rc);
     if (rc < 0)
         goto out;
 
     pthread_mutex_lock(&fs->tbl);
     uint64_t size = n->attr.size;
     pthread_mutex_unlock(&fs->tbl);
-    if (wrote) {
-        tfs_file_committed(fs, n);
+    if (wrote)
         size = newsize;
-    }
     struct tfs_attr a;
     tfs_attr_from_meta(&m, n->kind == TFS_FILE ? size : DIR_SIZE, &a);
     tfs_node_set_attr(fs, n, &a);
+    if (wrote) /* after the new size is in place: see commit_if */
+        tfs_file_committed(fs, n);
 out:
+    if (n->kind == TFS_FILE)
+        tfs_file_txn_done(fs, n, rc); /* no-op unless a writer was handed */
     if (have_meta)
         tfs_meta_free(&m);
     if (tx.b)

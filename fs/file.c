@@ -87,6 +87,7 @@ struct tfs_wbuf {
     talus_value_writer *vw;
     uint64_t stream_at; /* a memory buffer streams again from this length */
     uint32_t users;     /* writable handles; under fs->tbl */
+    bool handed;        /* the writer went into a batch not yet committed */
 };
 
 struct fh {
@@ -471,9 +472,9 @@ static int wbuf_txn_put(struct tfs_txn *tx, struct tfs_node *n, const uint8_t *k
     wbuf_clear(w);
     w->loaded = w->dirty = w->wrote = false;
     w->stream_at = 0;
-    pthread_mutex_lock(&fs->tbl);
-    n->pend = false;
-    pthread_mutex_unlock(&fs->tbl);
+    /* n->pend stays until the batch commits (tfs_file_txn_done): until
+     * then stat must keep showing the size being committed. */
+    w->handed = true;
     return rc;
 }
 
@@ -649,6 +650,22 @@ int tfs_file_open(struct tfs *fs, struct tfs_node *n, struct fuse_file_info *fi,
 
 /* ---- commit ---------------------------------------------------------------- */
 
+void tfs_file_txn_done(struct tfs *fs, struct tfs_node *n, int rc)
+{
+    struct tfs_wbuf *w = n->w;
+    if (!w || !w->handed)
+        return;
+    w->handed = false;
+    if (rc < 0) {
+        /* The streamed contents went with the failed batch: the file is
+         * back to what was committed before. */
+        tfs_log(LOG_ERR, "changes to \"%s\" were lost: %s", n->name, strerror(-rc));
+        pthread_mutex_lock(&fs->tbl);
+        n->pend = false;
+        pthread_mutex_unlock(&fs->tbl);
+    }
+}
+
 void tfs_file_committed(struct tfs *fs, struct tfs_node *n)
 {
     if (n->w)
@@ -805,13 +822,15 @@ static int commit_if(struct tfs *fs, struct tfs_node *n, int durability, bool at
                 rc = tfs_txn_commit(&tx, durability);
             if (tx.b)
                 tfs_txn_end(&tx);
-            if (rc < 0 && handed)
-                tfs_log(LOG_ERR, "changes to \"%s\" were lost: %s", n->name, strerror(-rc));
+            (void)handed;
+            tfs_file_txn_done(fs, n, rc);
             if (rc == 0) {
+                /* The new attributes before pend goes: stat never shows
+                 * the size of the previous version in between. */
                 struct tfs_attr a;
                 tfs_attr_from_meta(&m, len, &a);
-                tfs_file_committed(fs, n);
                 tfs_node_set_attr(fs, n, &a);
+                tfs_file_committed(fs, n);
             }
             tfs_meta_free(&m);
         }
@@ -990,8 +1009,11 @@ void tfs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     struct tfs *fs = tfs_of(req);
     struct fh *h = (struct fh *)(uintptr_t)fi->fh;
     int rc = h->writable ? commit_if(fs, h->n, -1, true) : 0;
-    if (rc == 0)
+    if (rc == 0) {
+        pthread_mutex_lock(&h->n->wlock); /* tfs_op_write sets it under wlock */
         h->wrote = false;
+        pthread_mutex_unlock(&h->n->wlock);
+    }
     fuse_reply_err(req, -rc);
 }
 
@@ -1003,10 +1025,22 @@ void tfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file
     struct fh *h = fi ? (struct fh *)(uintptr_t)fi->fh : NULL;
     /* With durability=none a plain commit skips the journal: journal this
      * one so that the sync below covers it. */
-    int dur = fs->cfg.durability == TALUS_DURABILITY_NONE ? TALUS_DURABILITY_BUFFERED : -1;
-    int rc = h && h->writable ? commit(fs, h->n, dur) : 0;
+    bool none = fs->cfg.durability == TALUS_DURABILITY_NONE;
+    int dur = none ? TALUS_DURABILITY_BUFFERED : -1;
+    /* fsync makes the FILE durable, whichever descriptor wrote it: a
+     * read-only one (`sync FILE`) commits what other handles wrote too. */
+    int rc = h && h->n->kind == TFS_FILE ? commit(fs, h->n, dur) : 0;
     if (rc == 0 && !fs->cfg.read_only) {
-        int trc = talus_db_sync(fs->db);
+        /* With durability=none, commits made earlier at close never went
+         * to the journal: only a flush of the trees makes them durable. */
+        int trc = 0;
+        if (none) {
+            trc = talus_flush(fs->data);
+            if (trc == 0)
+                trc = talus_flush(fs->meta);
+        }
+        if (trc == 0)
+            trc = talus_db_sync(fs->db);
         if (trc < 0)
             rc = tfs_errno(trc, "fsync");
     }

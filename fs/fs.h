@@ -381,6 +381,10 @@ int tfs_file_txn_contents(struct tfs_txn *tx, struct tfs_node *n, const uint8_t 
                           bool do_size, uint64_t size, bool *wrote, uint64_t *newsize);
 /* After tx with the contents committed. REQUIRES n->wlock and fs->ns. */
 void tfs_file_committed(struct tfs *fs, struct tfs_node *n);
+/* After the batch that tfs_file_txn_contents filled was committed (rc 0) or
+ * failed: a streamed file handed to a failed batch is logged as lost and
+ * goes back to its committed size. REQUIRES n->wlock. */
+void tfs_file_txn_done(struct tfs *fs, struct tfs_node *n, int rc);
 /* The size a read-only handle sees (its version's); false for others. */
 bool tfs_file_handle_size(struct fuse_file_info *fi, uint64_t *size);
 /* Seconds the kernel may cache n's attributes (0 while a file is being

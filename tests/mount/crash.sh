@@ -3,6 +3,7 @@
 # mount and mount again:
 #  - a file written with `dd conv=fsync`, and one written and fsync'd with
 #    python, are whole;
+#  - a file fsync'd through another, read-only descriptor is whole;
 #  - the safe-save pattern (write temp, fsync, rename, fsync the directory)
 #    leaves the new file under its final name;
 #  - a file that was being rewritten (open, not closed) at the kill is the
@@ -46,6 +47,20 @@ dfd = os.open(d, os.O_RDONLY)
 os.fsync(dfd)
 os.close(dfd)' "$W/saved" "$mnt"
 echo "closed, not fsynced" >"$mnt/closed-only"
+# fsync through another (read-only) descriptor makes the file durable, as
+# `sync FILE` expects; the writer's descriptor stays open across the kill.
+"$PY" -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+os.write(fd, b"synced by a reader\n")
+ro = os.open(sys.argv[1], os.O_RDONLY)
+os.fsync(ro)
+os.close(ro)
+open(sys.argv[2], "w").close()
+time.sleep(60)' "$mnt/ro-fsync" "$W/ro-synced" &
+ropid=$!
+for i in $(seq 1 100); do [ -e "$W/ro-synced" ] && break; sleep 0.1; done
+check "fsync through a read-only descriptor returned" test -e "$W/ro-synced"
 
 # A rewrite in progress when the process dies: 1 MiB written, never closed.
 "$PY" -c '
@@ -60,8 +75,8 @@ check "the rewriter is in the middle of its write" test -e "$W/rewriting"
 
 mt_crash "$mnt"
 check_fail "the dead mount answers ENOTCONN" "Transport endpoint is not connected" stat "$mnt/fsynced"
-kill "$rpid" 2>/dev/null
-wait "$rpid" 2>/dev/null
+kill "$rpid" "$ropid" 2>/dev/null
+wait "$rpid" "$ropid" 2>/dev/null
 check "fusermount3 -u of the dead mount" fusermount3 -u "$mnt" || mt_force_unmount "$mnt"
 check "the dead mount is gone" mt_not_mounted "$mnt"
 
@@ -69,6 +84,8 @@ mt_mount "$db" "$mnt" || mt_finish
 check "the dd conv=fsync file is whole after the crash" cmp "$W/ref1" "$mnt/fsynced"
 check "the python os.fsync file is whole after the crash" cmp "$W/ref2" "$mnt/pyfsync"
 check "the safe-saved file is there under its final name" cmp "$W/saved" "$mnt/docs/report"
+check "the file fsync'd through a read-only descriptor survived" \
+    test "$(cat "$mnt/ro-fsync" 2>&1)" = "synced by a reader"
 check "no temp file left by the safe save" test ! -e "$mnt/docs/report.tmp"
 if cmp -s "$W/old" "$mnt/atomic"; then
     ok "the file being rewritten is the old version"

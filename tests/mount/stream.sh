@@ -272,6 +272,31 @@ EOF
     return $rc
 }
 check "readers see the old contents whole while a large file is rewritten slowly" slow_rewrite
+
+# stat never shows the size going back while appends are committed (fsync).
+check "stat never sees a smaller size during append + fsync commits" mt_python - "$mnt/grow" <<'EOF'
+import os, sys, threading
+f = sys.argv[1]
+os.close(os.open(f, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+done, bad, floor = False, [], [0]
+def statter():
+    while not done:
+        lo = floor[0]
+        s = os.stat(f).st_size
+        if s < lo:
+            bad.append((s, lo))
+t = threading.Thread(target=statter)
+t.start()
+fd = os.open(f, os.O_WRONLY | os.O_APPEND)
+for i in range(40):
+    os.write(fd, b"x" * 70000)
+    floor[0] = (i + 1) * 70000
+    os.fsync(fd)
+done = True
+t.join()
+os.close(fd)
+sys.exit("sizes going back: %r" % bad[:5] if bad else 0)
+EOF
 check "after the rewrite the file is the new one" cmp "$mnt/slow" "$src/big"
 
 # --- remount, the CLI, and no temp files left -----------------------------------
