@@ -711,17 +711,32 @@ int tfs_file_txn_contents(struct tfs_txn *tx, struct tfs_node *n, const uint8_t 
     pthread_mutex_unlock(&fs->tbl);
     int rc = 0;
     if (w) {
-        if (do_size) {
+        if (do_size && !w->loaded && fs->cfg.blob_size && size >= fs->cfg.blob_size) {
+            /* Not loaded (e.g. right after an fsync) and large: the kept
+             * part is copied by ranges to a writer, never held in memory. */
+            struct tfs_view live = {NULL};
+            talus_value *val = NULL;
+            talus_value_writer *vw = NULL;
+            rc = n->linked ? open_value(fs, n, live, &val) : 0;
+            uint64_t len = val ? talus_value_length(val) : 0;
+            if (rc == 0)
+                rc = new_writer(fs, val, NULL, len < size ? len : size, size, &vw);
+            talus_value_close(val);
+            if (rc < 0)
+                return rc;
+            wbuf_clear(w);
+            w->vw = vw;
+            w->len = (size_t)size;
+            w->loaded = w->dirty = w->wrote = true;
+        } else if (do_size) {
             if ((rc = wbuf_load(fs, n, true)) < 0 || (rc = wbuf_resize(fs, w, size)) < 0)
                 return rc;
         }
         if (w->dirty) {
-            bool handed;
+            bool handed; /* a loss is logged by tfs_file_txn_done */
             *newsize = w->len;
             rc = wbuf_txn_put(tx, n, key, klen, &handed);
             *wrote = rc == 0;
-            if (rc < 0 && handed)
-                tfs_log(LOG_ERR, "changes to \"%s\" were lost: %s", n->name, strerror(-rc));
         }
         return rc;
     }
@@ -775,15 +790,23 @@ int tfs_file_txn_contents(struct tfs_txn *tx, struct tfs_node *n, const uint8_t 
  * creation or O_TRUNC to the writes that follow, so that a crash in
  * between leaves the old file (or none), never an empty one; release and
  * fsync commit whatever there is. */
+static int commit_locked(struct tfs *fs, struct tfs_node *n, int durability, bool at_flush);
+
 static int commit_if(struct tfs *fs, struct tfs_node *n, int durability, bool at_flush)
 {
-    int rc = 0;
     pthread_mutex_lock(&n->wlock);
+    int rc = commit_locked(fs, n, durability, at_flush);
+    pthread_mutex_unlock(&n->wlock);
+    return rc;
+}
+
+/* commit_if with n->wlock held by the caller. */
+static int commit_locked(struct tfs *fs, struct tfs_node *n, int durability, bool at_flush)
+{
+    int rc = 0;
     struct tfs_wbuf *w = n->w;
-    if (!w || !w->dirty || (at_flush && !w->wrote)) {
-        pthread_mutex_unlock(&n->wlock);
+    if (!w || !w->dirty || (at_flush && !w->wrote))
         return 0;
-    }
     pthread_rwlock_wrlock(&fs->ns);
     if (!n->linked) {
         /* Removed while open: its contents go with it. */
@@ -838,7 +861,6 @@ static int commit_if(struct tfs *fs, struct tfs_node *n, int durability, bool at
     tfs_buf_free(&key);
 out:
     pthread_rwlock_unlock(&fs->ns);
-    pthread_mutex_unlock(&n->wlock);
     return rc;
 }
 
@@ -850,6 +872,17 @@ static int commit(struct tfs *fs, struct tfs_node *n, int durability)
 int tfs_file_flush(struct tfs *fs, struct tfs_node *n)
 {
     return n->kind == TFS_FILE ? commit(fs, n, -1) : 0;
+}
+
+void tfs_file_drop_all(struct tfs *fs)
+{
+    pthread_mutex_lock(&fs->tbl);
+    for (size_t i = 0; i < fs->nbuckets; i++)
+        for (struct tfs_node *n = fs->by_ino[i]; n; n = n->next_ino) {
+            wbuf_free(n->w); /* aborts a writer still streaming */
+            n->w = NULL;
+        }
+    pthread_mutex_unlock(&fs->tbl);
 }
 
 int tfs_commit_all(struct tfs *fs)
@@ -1052,13 +1085,15 @@ void tfs_file_close(struct tfs *fs, struct fuse_file_info *fi)
     struct fh *h = (struct fh *)(uintptr_t)fi->fh;
     struct tfs_node *n = h->n;
     if (h->writable) {
+        /* Deciding and dropping this user under one wlock: two handles
+         * released at once cannot both think the other one commits. */
+        pthread_mutex_lock(&n->wlock);
         pthread_mutex_lock(&fs->tbl);
         bool alone = n->w && n->w->users == 1;
         pthread_mutex_unlock(&fs->tbl);
-        int rc = h->wrote || alone ? commit(fs, n, -1) : 0;
+        int rc = h->wrote || alone ? commit_locked(fs, n, -1, false) : 0;
         if (rc < 0)
             tfs_log(LOG_ERR, "cannot save \"%s\" at close: %s", n->name, strerror(-rc));
-        pthread_mutex_lock(&n->wlock);
         pthread_mutex_lock(&fs->tbl);
         struct tfs_wbuf *w = n->w;
         bool last = w && --w->users == 0;

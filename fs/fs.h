@@ -397,6 +397,9 @@ int tfs_file_flush(struct tfs *fs, struct tfs_node *n);
 int tfs_node_meta(struct tfs *fs, struct tfs_node *n, const uint8_t *key, size_t klen,
                   struct tfs_meta *m);
 /* Commit every dirty write buffer (shutdown). */
+/* At exit, after tfs_commit_all: drop every write buffer (a writer still
+ * streaming is aborted) while the database is still open. */
+void tfs_file_drop_all(struct tfs *fs);
 int tfs_commit_all(struct tfs *fs);
 /* Drop all open-file state of a node (tables being freed). */
 void tfs_file_drop(struct tfs_node *n);

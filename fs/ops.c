@@ -131,6 +131,7 @@ int tfs_close(struct tfs *fs)
             }
         }
         tfs_snap_free_all(fs);
+        tfs_file_drop_all(fs); /* engine writers go before the engine */
         int rc = talus_close(fs->db);
         if (rc < 0) {
             tfs_log(LOG_ERR, "closing the database: %s: %s", talus_strerror(rc), talus_errmsg());
