@@ -173,8 +173,12 @@ int tr_snapshot_bytes_held(tr_tree *t, const uint64_t *pins, size_t n, uint64_t 
         tl_slice uk = tl_ikey_user(ik);
         uint64_t seq = tl_ikey_seq(ik);
         bool same = prev_key.data && tl_slice_cmp(uk, tl_buf_slice(&prev_key)) == 0;
+        uint64_t vlen = tl_iter_value(it).len;
+        bl_ref ref; /* a blob holds its value's bytes, not the reference's */
+        if (tl_ikey_type(ik) == TL_TYPE_BLOB && bl_ref_decode(tl_iter_value(it), &ref) == 0)
+            vlen = ref.length;
         if (same)
-            attribute(pins, n, seq, newer_seq, ik.len + tl_iter_value(it).len, held);
+            attribute(pins, n, seq, newer_seq, ik.len + vlen, held);
         else if ((rc = tl_buf_set(&prev_key, uk.data, uk.len)) < 0)
             break;
         newer_seq = seq;
