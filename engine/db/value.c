@@ -133,7 +133,8 @@ int talus_batch_copy(talus_batch *b, talus_tree *t, const void *key, size_t klen
 
 struct talus_value_writer {
     talus_tree *tree;
-    bl_writer *w;
+    bl_writer *w; /* NULL once finished */
+    bl_ref ref;   /* the finished blob */
 };
 
 int talus_value_writer_new(talus_tree *t, talus_value_writer **out)
@@ -160,26 +161,48 @@ int talus_value_writer_append(talus_value_writer *w, const void *buf, size_t n)
 {
     if (!w || (!buf && n))
         return tl_err(TALUS_EINVAL, "NULL argument to talus_value_writer_append");
+    if (!w->w)
+        return tl_err(TALUS_EINVAL, "value writer already finished");
     return bl_writer_append(w->w, buf, n);
 }
 
 uint64_t talus_value_writer_length(const talus_value_writer *w)
 {
-    return w ? bl_writer_length(w->w) : 0;
+    if (!w)
+        return 0;
+    return w->w ? bl_writer_length(w->w) : w->ref.length;
 }
 
 int talus_value_writer_read(talus_value_writer *w, uint64_t off, void *buf, size_t n, size_t *got)
 {
     if (!w || !got || (!buf && n))
         return tl_err(TALUS_EINVAL, "NULL argument to talus_value_writer_read");
+    if (!w->w)
+        return tl_err(TALUS_EINVAL, "value writer already finished");
     return bl_writer_read(w->w, off, buf, n, got);
+}
+
+int talus_value_writer_finish(talus_value_writer *w)
+{
+    if (!w)
+        return tl_err(TALUS_EINVAL, "NULL value writer");
+    if (!w->w)
+        return 0;
+    int rc = bl_writer_finish(w->w, &w->ref); /* frees the blob writer either way */
+    w->w = NULL;
+    if (rc < 0)
+        w->ref = (bl_ref){0, 0}; /* nothing on disk to remove */
+    return rc;
 }
 
 void talus_value_writer_abort(talus_value_writer *w)
 {
     if (!w)
         return;
-    bl_writer_abort(w->w);
+    if (w->w)
+        bl_writer_abort(w->w);
+    else if (w->ref.number && !w->tree->dropped)
+        tr_blob_discard(w->tree->tr, w->ref.number);
     free(w);
 }
 
@@ -201,10 +224,12 @@ int talus_batch_put_value(talus_batch *b, talus_tree *t, const void *key, size_t
         talus_value_writer_abort(w);
         return rc;
     }
-    bl_ref ref;
-    rc = bl_writer_finish(w->w, &ref); /* frees the blob writer either way */
+    rc = talus_value_writer_finish(w);
+    bl_ref ref = w->ref;
     free(w);
     TRY(rc);
+    if (ref.number == 0)
+        return tl_err(TALUS_EINVAL, "value writer failed earlier");
     rc = db_batch_add_blob(b, t, key, klen, &ref);
     if (rc < 0)
         tr_blob_discard(t->tr, ref.number);

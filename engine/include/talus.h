@@ -213,7 +213,11 @@ TALUS_API int talus_value_writer_read(talus_value_writer *w, uint64_t off, void 
  * tree must be w's. Takes w in every case, success or error. */
 TALUS_API int talus_batch_put_value(talus_batch *b, talus_tree *t, const void *key, size_t klen,
                                     talus_value_writer *w);
-/* Drop an unfinished value. NULL is ignored. */
+/* Optional: write out and sync the value now (appends and reads are then
+ * refused), so that talus_batch_put_value only adds a reference; lets a
+ * program do the slow part outside its own locks. */
+TALUS_API int talus_value_writer_finish(talus_value_writer *w);
+/* Drop a value not put in a batch (finished or not). NULL is ignored. */
 TALUS_API void talus_value_writer_abort(talus_value_writer *w);
 
 /* Put the value of src_key in tree src (as of snap, NULL: latest) as key's

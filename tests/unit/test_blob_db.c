@@ -599,10 +599,25 @@ static void test_streamed_writer(void **state)
     }
     assert_int_equal(count_tmp(t), 1); /* being written */
     assert_int_equal(count_blobs(t), 0);
+    /* Finishing first does the sync now; the put only adds the reference. */
+    assert_int_equal(talus_value_writer_finish(w), 0);
+    assert_int_equal(talus_value_writer_finish(w), 0); /* idempotent */
+    assert_int_equal(count_tmp(t), 0);
+    assert_int_equal(count_blobs(t), 1);
+    assert_int_equal(talus_value_writer_length(w), total);
+    assert_int_equal(talus_value_writer_append(w, "x", 1), TALUS_EINVAL);
     talus_batch *b;
     assert_int_equal(talus_batch_new(&b), 0);
     assert_int_equal(talus_batch_put_value(b, t, "stream", 6, w), 0);
     assert_int_equal(count_tmp(t), 0);
+    /* A finished value that is aborted leaves nothing behind. */
+    talus_value_writer *w2;
+    assert_int_equal(talus_value_writer_new(t, &w2), 0);
+    assert_int_equal(talus_value_writer_append(w2, src, 100000), 0);
+    assert_int_equal(talus_value_writer_finish(w2), 0);
+    assert_int_equal(count_blobs(t), 2);
+    talus_value_writer_abort(w2);
+    assert_int_equal(count_blobs(t), 1);
     assert_int_equal(count_blobs(t), 1);
     commit(db, b, -1);
     expect_get(t, NULL, "stream", 100, total);
