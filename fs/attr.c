@@ -156,12 +156,15 @@ int tfs_node_stat(struct tfs *fs, struct tfs_node *n, struct stat *st)
     return 0;
 }
 
+/* Files open for writing too: the kernel itself marks size and times stale
+ * after each write and at an O_TRUNC open (and reads them again from us),
+ * and every other change comes back in the reply to the request that made
+ * it. A zero timeout for them cost two GETATTR round trips per created
+ * file (the fstat calls of the program that opened it). */
 double tfs_attr_timeout(struct tfs *fs, struct tfs_node *n)
 {
-    pthread_mutex_lock(&fs->tbl);
-    bool writing = n->w != NULL;
-    pthread_mutex_unlock(&fs->tbl);
-    return writing ? 0 : fs->cfg.attr_timeout;
+    (void)n;
+    return fs->cfg.attr_timeout;
 }
 
 void tfs_entry_param(struct tfs *fs, struct tfs_node *n, const struct stat *st,
@@ -206,14 +209,19 @@ void tfs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
      * size it knows): a reader's size is that of the version it reads,
      * whatever a writer did to the size the kernel keeps for the inode. */
     uint64_t size;
-    if (rc == 0 && n->kind == TFS_FILE && tfs_file_handle_size(fi, &size)) {
+    double timeout = tfs_attr_timeout(fs, n);
+    if (rc == 0 && n->kind == TFS_FILE && tfs_file_handle_size(fi, &size) &&
+        size != (uint64_t)st.st_size) {
+        /* An older version's size, true for this handle only: the kernel
+         * keeps it for the inode, so it must not outlive this answer. */
         st.st_size = (off_t)size;
         st.st_blocks = (blkcnt_t)((size + 511) / 512);
+        timeout = 0;
     }
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else
-        fuse_reply_attr(req, &st, tfs_attr_timeout(fs, n));
+        fuse_reply_attr(req, &st, timeout);
     tfs_node_put(fs, n);
 }
 

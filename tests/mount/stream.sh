@@ -273,6 +273,28 @@ EOF
 }
 check "readers see the old contents whole while a large file is rewritten slowly" slow_rewrite
 
+# A reader of an old version reads that version whole; the size the kernel
+# learns for its reads must not stick to the inode: others see the new size.
+check "an old version's reader, then stat by others" mt_python - "$mnt/vsize" <<'EOF'
+import os, sys
+f = sys.argv[1]
+with open(f, "wb") as w:
+    w.write(b"a" * 100000)
+r = os.open(f, os.O_RDONLY)
+with open(f, "wb") as w:  # rewritten, bigger, while r is open
+    w.write(b"b" * 300000)
+data = b""
+while True:
+    d = os.read(r, 4096)
+    if not d:
+        break
+    data += d
+os.close(r)
+new = os.stat(f).st_size
+if (len(data), set(data), new) != (100000, {ord("a")}, 300000):
+    sys.exit("reader read %d bytes, stat says %d" % (len(data), new))
+EOF
+
 # stat never shows the size going back while appends are committed (fsync).
 check "stat never sees a smaller size during append + fsync commits" mt_python - "$mnt/grow" <<'EOF'
 import os, sys, threading
