@@ -460,6 +460,25 @@ static int commit_locked(struct tfs *fs, struct tfs_node *n, int durability, boo
     struct tfs_wbuf *w = n->w;
     if (!w || !w->dirty || (at_flush && !w->wrote))
         return 0;
+    pthread_mutex_lock(&fs->tbl);
+    bool linked = n->linked;
+    pthread_mutex_unlock(&fs->tbl);
+    if (w->vw && linked) {
+        /* Write out and sync a streamed file's blob before taking the
+         * namespace lock: closing a large file must not hold up every
+         * lookup for the length of its fsync. (A file unlinked meanwhile
+         * drops the finished blob like any unlinked one.) */
+        rc = talus_value_writer_finish(w->vw);
+        if (rc < 0) {
+            tfs_log(LOG_ERR, "changes to \"%s\" were lost: %s", n->name, talus_errmsg());
+            tfs_wbuf_clear(w);
+            w->loaded = w->dirty = w->wrote = false;
+            pthread_mutex_lock(&fs->tbl);
+            n->pend = false;
+            pthread_mutex_unlock(&fs->tbl);
+            return tfs_errno(rc, "write");
+        }
+    }
     pthread_rwlock_wrlock(&fs->ns);
     if (!n->linked) {
         /* Removed while open: its contents go with it. */
