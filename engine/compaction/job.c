@@ -60,25 +60,9 @@ fail:
     return NULL;
 }
 
-/* Whether blob `number` is in v (a dropped reference to a blob that is not,
- * e.g. a second reference written by a replaced memtable entry, must not
- * fail the edit). */
-static bool has_blob(const ver_version *v, uint64_t number)
-{
-    size_t lo = 0, hi = v->nfiles[VER_BLOB_LEVEL];
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        uint64_t m = v->files[VER_BLOB_LEVEL][mid]->number;
-        if (m == number)
-            return true;
-        if (m < number)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return false;
-}
-
+/* A dropped reference to a blob that is not in the version (e.g. a second
+ * reference written by a replaced memtable entry) must not fail the edit:
+ * see cp_run. */
 static int cmp_blob(const void *pa, const void *pb)
 {
     const cp_blob *a = pa, *b = pb;
@@ -114,7 +98,8 @@ int cp_run(const cp_ctx *ctx, const cp_pick *p, ver_edit *edit, cp_output *out)
         qsort(out->blobs_dropped, out->nblobs_dropped, sizeof *out->blobs_dropped, cmp_blob);
     for (size_t i = 0; i < out->nblobs_dropped; i++) {
         uint64_t b = out->blobs_dropped[i].number;
-        if ((i == 0 || out->blobs_dropped[i - 1].number != b) && has_blob(p->version, b))
+        if ((i == 0 || out->blobs_dropped[i - 1].number != b) &&
+            ver_version_has_blob(p->version, b))
             TRY_OUT(ver_edit_delete_blob(edit, b));
     }
     out->bytes_read = read;

@@ -126,22 +126,6 @@ int tr_blob_read_all(tr_tree *t, tl_slice ref, tl_buf *out)
     return bl_read_all(t->env, t->dir, &r, out);
 }
 
-static bool in_version(const ver_version *v, uint64_t number)
-{
-    size_t lo = 0, hi = v->nfiles[VER_BLOB_LEVEL];
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        uint64_t m = v->files[VER_BLOB_LEVEL][mid]->number;
-        if (m == number)
-            return true;
-        if (m < number)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return false;
-}
-
 int tr_remove_orphan_blobs(tr_tree *t)
 {
     if (t->cfg.read_only)
@@ -153,7 +137,7 @@ int tr_remove_orphan_blobs(tr_tree *t)
     for (size_t i = 0; i < n; i++) {
         uint64_t number;
         int kind = bl_parse_name(names[i], &number);
-        if (kind == 0 || (kind == 1 && in_version(v, number)))
+        if (kind == 0 || (kind == 1 && ver_version_has_blob(v, number)))
             continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", t->dir, names[i]);
@@ -193,7 +177,7 @@ int tr_blobs_after_flush(tr_tree *t, mt_memtable *m, const cp_output *out, ver_e
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < out->nblobs_kept; i++) {
         const cp_blob *b = &out->blobs_kept[i];
-        bool dup = in_version(v, b->number);
+        bool dup = ver_version_has_blob(v, b->number);
         for (size_t j = 0; !dup && j < i; j++)
             dup = out->blobs_kept[j].number == b->number;
         if (!dup) /* a second reference to one blob is not a second file */

@@ -126,6 +126,22 @@ void ver_version_unref(ver_version *v)
     free(v);
 }
 
+bool ver_version_has_blob(const ver_version *v, uint64_t number)
+{
+    size_t lo = 0, hi = v->nfiles[VER_BLOB_LEVEL];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t m = v->files[VER_BLOB_LEVEL][mid]->number;
+        if (m == number)
+            return true;
+        if (m < number)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
 uint64_t ver_version_level_bytes(const ver_version *v, int level)
 {
     uint64_t sum = 0;

@@ -84,6 +84,8 @@ void ver_version_ref(ver_version *v);
  * ignored. */
 void ver_version_unref(ver_version *v);
 uint64_t ver_version_level_bytes(const ver_version *v, int level);
+/* Whether blob file `number` is in v. */
+bool ver_version_has_blob(const ver_version *v, uint64_t number);
 /* Files in `level` whose user-key range overlaps [lo, hi] (NULL = open);
  * *out malloc'd array (not ref'd). */
 int ver_version_overlapping(const ver_version *v, int level, const tl_slice *lo, const tl_slice *hi,
