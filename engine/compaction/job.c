@@ -60,9 +60,6 @@ fail:
     return NULL;
 }
 
-/* A dropped reference to a blob that is not in the version (e.g. a second
- * reference written by a replaced memtable entry) must not fail the edit:
- * see cp_run. */
 static int cmp_blob(const void *pa, const void *pb)
 {
     const cp_blob *a = pa, *b = pb;
@@ -96,6 +93,8 @@ int cp_run(const cp_ctx *ctx, const cp_pick *p, ver_edit *edit, cp_output *out)
         TRY_OUT(ver_edit_add_file(edit, p->output_level, out->files[i]));
     if (out->nblobs_dropped > 1)
         qsort(out->blobs_dropped, out->nblobs_dropped, sizeof *out->blobs_dropped, cmp_blob);
+    /* Each blob once; one that is not in the version (a second reference
+     * written by a replaced memtable entry) must not fail the edit. */
     for (size_t i = 0; i < out->nblobs_dropped; i++) {
         uint64_t b = out->blobs_dropped[i].number;
         if ((i == 0 || out->blobs_dropped[i - 1].number != b) &&
