@@ -50,6 +50,7 @@ typedef struct bench_config {
     size_t block_size;
     size_t write_buffer_size;
     size_t cache_size;
+    size_t min_blob_size; /* key-value separation from this value size (0: off) */
     uint64_t seed;
     int durability; /* enum bench_durability */
     int threads;    /* threads of every workload but the two scans */

@@ -234,13 +234,15 @@ static void l_differs(const bench_config *cfg, char *buf, size_t n)
         buf, n,
         "%s"
         "%s"
+        "%s"
         "one background thread; 1 sealed memtable; L0 triggers 4/8/12, 10 MiB L1 and\n"
         "2 MiB tables (compiled in); "
         "no way to wait for compactions, so settle is n/a\n",
         cfg->durability == BENCH_DUR_NONE
             ? "log cannot be disabled: durability none runs as buffered (every write is logged)\n"
             : "",
-        cfg->compression != BENCH_COMP_NONE ? "compression is snappy (no lz4 or zstd)\n" : "");
+        cfg->compression != BENCH_COMP_NONE ? "compression is snappy (no lz4 or zstd)\n" : "",
+        cfg->min_blob_size ? "no key-value separation: every value stays in the tree\n" : "");
 }
 
 const bench_adapter bench_leveldb = {

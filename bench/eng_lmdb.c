@@ -307,11 +307,12 @@ static void m_differs(const bench_config *cfg, char *buf, size_t n)
              "B+tree: no memtable, bloom filter, compression or block cache (the OS page\n"
              "cache is its cache); one transaction per write%s; writers take turns\n"
              "(one write transaction at a time, no group commit); reads return pointers\n"
-             "into the map (no copy); %s\n",
+             "into the map (no copy); %s\n%s",
              cfg->batch_size > 1 ? " (per batch)" : "",
              cfg->durability == BENCH_DUR_SYNC
                  ? "each commit is synced"
-                 : "MDB_NOSYNC|MDB_NOMETASYNC (commits are written, not synced)");
+                 : "MDB_NOSYNC|MDB_NOMETASYNC (commits are written, not synced)",
+             cfg->min_blob_size ? "large values go to overflow pages (no separate option)\n" : "");
 }
 
 const bench_adapter bench_lmdb = {

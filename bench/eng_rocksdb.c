@@ -112,6 +112,11 @@ static int r_open(const bench_config *cfg, const char *dir, bench_engine **out)
     e->opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(e->opts, 1);
     rocksdb_options_set_write_buffer_size(e->opts, cfg->write_buffer_size);
+    if (cfg->min_blob_size) {
+        rocksdb_options_set_enable_blob_files(e->opts, 1);
+        rocksdb_options_set_min_blob_size(e->opts, cfg->min_blob_size);
+        rocksdb_options_set_enable_blob_gc(e->opts, 1);
+    }
     /* Talus: one active + 2 sealed memtables before writers stop. */
     rocksdb_options_set_max_write_buffer_number(e->opts, 3);
     rocksdb_options_set_max_background_jobs(e->opts, 2);
@@ -310,11 +315,12 @@ static int r_iter_status(bench_iter *it)
 
 static void r_differs(const bench_config *cfg, char *buf, size_t n)
 {
-    snprintf(buf, n,
-             "%s"
-             "index and filter blocks are held outside the block cache (RocksDB's default)\n",
-             cfg->durability == BENCH_DUR_NONE ? "write-ahead log disabled (durability none)\n"
-                                               : "");
+    snprintf(
+        buf, n,
+        "%s%s"
+        "index and filter blocks are held outside the block cache (RocksDB's default)\n",
+        cfg->durability == BENCH_DUR_NONE ? "write-ahead log disabled (durability none)\n" : "",
+        cfg->min_blob_size ? "integrated BlobDB: shared 256 MiB blob files, blob GC on\n" : "");
 }
 
 const bench_adapter bench_rocksdb = {

@@ -53,6 +53,7 @@ static int t_open(const bench_config *cfg, const char *dir, bench_engine **out)
     o.block_cache_size = cfg->cache_size;
     o.durability = dur[cfg->durability];
     o.tree.write_buffer_size = cfg->write_buffer_size;
+    o.tree.min_blob_size = cfg->min_blob_size;
     o.tree.block_size = cfg->block_size;
     o.tree.bloom_bits_per_key = cfg->bloom_bits;
     o.tree.compression = comp[cfg->compression];
@@ -215,10 +216,11 @@ static int t_iter_status(bench_iter *it)
 
 static void t_differs(const bench_config *cfg, char *buf, size_t n)
 {
-    (void)cfg;
     snprintf(buf, n,
+             "%s"
              "defaults otherwise: 2 background threads, 2 sealed memtables before writes stop,\n"
-             "L0 triggers 4/20/36, L1 256 MiB x10, 64 MiB tables, 1000 open files\n");
+             "L0 triggers 4/20/36, L1 256 MiB x10, 64 MiB tables, 1000 open files\n",
+             cfg->min_blob_size ? "one blob file per separated value, synced when written\n" : "");
 }
 
 const bench_adapter bench_talus = {

@@ -66,6 +66,8 @@ static void usage(FILE *f)
                "  --bloom_bits=N         bloom filter bits per key, 0 = none (10)\n"
                "  --block_size=N         data block size (4096)\n"
                "  --write_buffer_size=N  memtable size (64M)\n"
+               "  --min_blob_size=N      values of N bytes or more go to blob files (talus,\n"
+               "                         rocksdb's BlobDB; 0 = off, the default)\n"
                "  --cache_size=N         block cache size (64M)\n"
                "  --durability=D         none|buffered|sync (buffered)\n"
                "  --sync                 same as --durability=sync\n"
@@ -212,6 +214,7 @@ static const struct {
     {"block_size", NUM_SIZE, offsetof(bench_config, block_size)},
     {"write_buffer_size", NUM_SIZE, offsetof(bench_config, write_buffer_size)},
     {"cache_size", NUM_SIZE, offsetof(bench_config, cache_size)},
+    {"min_blob_size", NUM_SIZE, offsetof(bench_config, min_blob_size)},
     {"bloom_bits", NUM_INT, offsetof(bench_config, bloom_bits)},
     {"threads", NUM_INT, offsetof(bench_config, threads)},
     {"batch_size", NUM_INT, offsetof(bench_config, batch_size)},

@@ -120,6 +120,8 @@ void bench_print_config(const bench_run *run)
     printf("              compression %s, durability %s, seed %llu\n",
            bench_compression_name(c->compression), bench_durability_name(c->durability),
            (unsigned long long)c->seed);
+    if (c->min_blob_size)
+        printf("              key-value separation from %zu B values\n", c->min_blob_size);
     printf("  writes      batch size %d, threads %s%s\n", c->batch_size, threads,
            c->ncompare ? " (each count in turn)" : "");
     printf("  versions   ");
@@ -579,11 +581,12 @@ int bench_write_json(const bench_run *runs, int nruns, const char *path)
             ",\n  \"config\": {\"num\": %llu, \"reads\": %llu, \"key_size\": %zu, "
             "\"value_size\": %zu, \"compression_ratio\": %.3f, \"compression\": \"%s\", "
             "\"bloom_bits\": %d, \"block_size\": %zu, \"write_buffer_size\": %zu, "
-            "\"cache_size\": %zu, \"durability\": \"%s\", \"batch_size\": %d, "
+            "\"cache_size\": %zu, \"min_blob_size\": %zu, \"durability\": \"%s\", "
+            "\"batch_size\": %d, "
             "\"threads\": %d, \"compare_threads\": ",
             (unsigned long long)c->num, (unsigned long long)c->reads, c->key_size, c->value_size,
             c->compression_ratio, bench_compression_name(c->compression), c->bloom_bits,
-            c->block_size, c->write_buffer_size, c->cache_size,
+            c->block_size, c->write_buffer_size, c->cache_size, c->min_blob_size,
             bench_durability_name(c->durability), c->batch_size, c->threads);
     if (c->ncompare) {
         fprintf(f, "[");
