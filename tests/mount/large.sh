@@ -170,6 +170,19 @@ for s in $((4 * MIB)) 70000 $((K + 1)) $K 1000 $((3 * MIB)) 0 $((K * 2)); do
 done
 names="$names trunc"
 
+# --- mv: the blob is linked, not copied --------------------------------------------
+check "copy moving" cp "$src/big" "$mnt/moving"
+check "reference moving" cp "$src/big" "$src/moving"
+check "mv a large file into a new directory" bash -c "mkdir -p '$mnt/moved' && mv '$mnt/moving' '$mnt/moved/big'"
+check "the moved file is whole" cmp "$src/big" "$mnt/moved/big"
+check "the moved file's old name is gone" test ! -e "$mnt/moving"
+# Until compaction drops the old reference, the old and the new blob file
+# are two names of one inode: the rename wrote no copy of the bytes.
+check "the rename hard-linked the blob" test -n "$(find "$db/trees" -name '*.blob' -links 2 -print -quit)"
+check "mv it back" mv "$mnt/moved/big" "$mnt/moving"
+check "moved back whole" cmp "$src/big" "$mnt/moving"
+names="$names moving"
+
 # --- rm ------------------------------------------------------------------------
 check "copy doomed" cp "$src/big" "$mnt/doomed"
 check "rm a large file" rm "$mnt/doomed"
