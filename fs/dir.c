@@ -77,6 +77,36 @@ static int cont_exists(struct tfs *fs, struct tfs_view v, const struct tfs_res *
     return rc < 0 ? tfs_errno(rc, "scan") : found;
 }
 
+/* Whether `name` in live directory `parent` was found absent at the
+ * current seqno: no batch has been committed since, so it still is. */
+static bool neg_hit(struct tfs *fs, const struct tfs_node *parent, const char *name, size_t len)
+{
+    uint64_t seq = talus_seqno(fs->db);
+    bool hit = false;
+    pthread_mutex_lock(&fs->neg_mu);
+    for (int i = 0; i < TFS_NEG_SLOTS && !hit; i++) {
+        const struct tfs_neg *e = &fs->neg[i];
+        hit = e->parent == parent->ino && e->seq == seq && e->len == len &&
+              memcmp(e->name, name, len) == 0;
+    }
+    pthread_mutex_unlock(&fs->neg_mu);
+    return hit;
+}
+
+static void neg_put(struct tfs *fs, const struct tfs_node *parent, const char *name, size_t len,
+                    uint64_t seq)
+{
+    if (len >= sizeof fs->neg[0].name)
+        return;
+    pthread_mutex_lock(&fs->neg_mu);
+    struct tfs_neg *e = &fs->neg[fs->neg_next++ % TFS_NEG_SLOTS];
+    e->parent = parent->ino;
+    e->seq = seq;
+    e->len = len;
+    memcpy(e->name, name, len);
+    pthread_mutex_unlock(&fs->neg_mu);
+}
+
 int tfs_lookup_node(struct tfs *fs, struct tfs_node *parent, const char *name,
                     struct tfs_node **out)
 {
@@ -100,6 +130,13 @@ int tfs_lookup_node(struct tfs *fs, struct tfs_node *parent, const char *name,
         return 0;
     }
 
+    /* Live directories only: a snapshot never changes and has no seqno of
+     * its own to check against. */
+    bool live = !parent->snap && fs->db;
+    size_t namelen = strlen(name);
+    if (live && neg_hit(fs, parent, name, namelen))
+        return -ENOENT;
+    uint64_t seq = live ? talus_seqno(fs->db) : 0; /* read before the probe */
     struct tfs_res r;
     int rc = tfs_resolve(fs, parent, name, &r);
     if (rc < 0)
@@ -141,6 +178,8 @@ int tfs_lookup_node(struct tfs *fs, struct tfs_node *parent, const char *name,
     tfs_res_free(&r);
     if (rc == 0)
         *out = n;
+    else if (rc == -ENOENT && live)
+        neg_put(fs, parent, name, namelen, seq);
     return rc;
 }
 

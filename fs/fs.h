@@ -290,6 +290,17 @@ struct tfs_inval {
     size_t namelen;
 };
 
+/* A name the database was just found not to have, valid while the seqno
+ * has not moved (see dir.c: the LOOKUP before a create or rename, and
+ * the operation's own check right after it, probe once). */
+#define TFS_NEG_SLOTS 16
+struct tfs_neg {
+    uint64_t parent; /* inode; 0: empty slot */
+    uint64_t seq;
+    size_t len;
+    char name[256];
+};
+
 struct tfs {
     struct tfs_config cfg;
     char *dbdir;
@@ -299,6 +310,9 @@ struct tfs {
 
     pthread_rwlock_t ns;
     pthread_mutex_t tbl;
+    pthread_mutex_t neg_mu;
+    struct tfs_neg neg[TFS_NEG_SLOTS];
+    unsigned neg_next;
     struct tfs_node **by_ino, **by_name;
     size_t nbuckets, nnodes;
     uint64_t next_ino;

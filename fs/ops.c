@@ -62,6 +62,7 @@ int tfs_open(const struct tfs_config *cfg, struct tfs **out, char *err, size_t e
     pthread_rwlock_init(&fs->ns, &ra);
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&fs->tbl, NULL);
+    pthread_mutex_init(&fs->neg_mu, NULL);
     pthread_mutex_init(&fs->snap_mu, NULL);
     pthread_mutex_init(&fs->inval_mu, NULL);
     pthread_cond_init(&fs->inval_cv, NULL);
@@ -142,6 +143,7 @@ int tfs_close(struct tfs *fs)
     tfs_table_free(fs);
     pthread_rwlock_destroy(&fs->ns);
     pthread_mutex_destroy(&fs->tbl);
+    pthread_mutex_destroy(&fs->neg_mu);
     pthread_mutex_destroy(&fs->snap_mu);
     pthread_mutex_destroy(&fs->inval_mu);
     pthread_cond_destroy(&fs->inval_cv);
