@@ -258,7 +258,11 @@ int sl_insert(sl_list *l, tl_slice ukey, uint64_t seq, uint8_t type, tl_slice va
 /* ---- Reading ----------------------------------------------------------- */
 
 /* Last node < k (lt) or <= k (!lt) at level 0; the head when none. */
-static sl_node *sl_find_before(const sl_list *l, const sl_key *k, bool or_equal)
+/* The last node before k (or_equal: at or before k), and in *next the
+ * level-0 successor it had when the walk decided (NULL: none). Callers must
+ * use *next, not read x's successor again: a node inserted after x since
+ * then may sort before k, and a seek would land on it. */
+static sl_node *sl_find_before(const sl_list *l, const sl_key *k, bool or_equal, sl_node **next)
 {
     sl_node *x = l->head;
     sl_node *known_after = NULL; /* already compared at a higher level */
@@ -274,8 +278,11 @@ static sl_node *sl_find_before(const sl_list *l, const sl_key *k, bool or_equal)
             x = nx;
             continue;
         }
-        if (level == 0)
+        if (level == 0) {
+            if (next)
+                *next = nx;
             return x;
+        }
         known_after = nx;
         level--;
     }
@@ -337,19 +344,23 @@ void sl_iter_seek_last(sl_iter *it)
 void sl_iter_seek_ukey(sl_iter *it, tl_slice ukey, uint64_t seq)
 {
     sl_key k = sl_key_make(ukey.data, (uint32_t)ukey.len, seq);
-    sl_iter_set(it, sl_next(sl_find_before(it->list, &k, false), 0));
+    sl_node *next;
+    sl_find_before(it->list, &k, false, &next);
+    sl_iter_set(it, next);
 }
 
 void sl_iter_seek(sl_iter *it, tl_slice target)
 {
     sl_key k = sl_key_of_ikey(target);
-    sl_iter_set(it, sl_next(sl_find_before(it->list, &k, false), 0));
+    sl_node *next;
+    sl_find_before(it->list, &k, false, &next);
+    sl_iter_set(it, next);
 }
 
 void sl_iter_seek_for_prev(sl_iter *it, tl_slice target)
 {
     sl_key k = sl_key_of_ikey(target);
-    sl_iter_set(it, sl_find_before(it->list, &k, true));
+    sl_iter_set(it, sl_find_before(it->list, &k, true, NULL));
 }
 
 void sl_iter_next(sl_iter *it)
@@ -365,5 +376,5 @@ void sl_iter_prev(sl_iter *it)
     /* No back pointers: search for the last node before this one. */
     const sl_node *n = it->node;
     sl_key k = {sl_node_ukey(n), n->ulen, n->seq, n->pfx};
-    sl_iter_set(it, sl_find_before(it->list, &k, false));
+    sl_iter_set(it, sl_find_before(it->list, &k, false, NULL));
 }
