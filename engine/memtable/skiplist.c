@@ -365,8 +365,15 @@ void sl_iter_seek_for_prev(sl_iter *it, tl_slice target)
 
 void sl_iter_next(sl_iter *it)
 {
-    if (it->node)
-        sl_iter_set(it, sl_next(it->node, 0));
+    if (!it->node)
+        return;
+    sl_node *n = sl_next(it->node, 0);
+    if (n) { /* a scan misses on every node: ask for the one after early */
+        sl_node *nn = sl_next(n, 0);
+        if (nn)
+            __builtin_prefetch(nn);
+    }
+    sl_iter_set(it, n);
 }
 
 void sl_iter_prev(sl_iter *it)
