@@ -156,8 +156,7 @@ mt_umount "$mnt"
 # is named by the database and no temporary file is left.
 mt_mount "$db" "$mnt" -o blob_size=64K || mt_finish
 mt_umount "$mnt"
-check "no temporary blob or table files left after the crashes" \
-    test -z "$(find "$db" -name '*.tmp' -print -quit)"
+check "no temporary blob or table files left after the crashes" mt_no_tmp "$db"
 check "blob files on disk match the database's count" bash -c '
     on_disk=$(find "$1/trees" -name "*.blob" | wc -l)
     counted=$("$2" stats "$1" 2>/dev/null | awk "/blob files/ {n += \$3} END {print n + 0}")

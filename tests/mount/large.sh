@@ -22,18 +22,7 @@ seed=${TALUS_TEST_SEED:-20261125}
 say "seed $seed (TALUS_TEST_SEED)"
 
 # gen NAME SIZE: seeded random bytes into $src/NAME.
-gen() {
-    mt_python - "$src/$1" "$2" "$seed.$1" <<'EOF'
-import random, sys
-r = random.Random(sys.argv[3])
-n = int(sys.argv[2])
-with open(sys.argv[1], "wb") as f:
-    while n > 0:
-        k = min(n, 1 << 20)
-        f.write(r.getrandbits(8 * k).to_bytes(k, "little"))
-        n -= k
-EOF
-}
+gen() { mt_random_file "$src/$1" "$2" "$seed.$1"; }
 
 K=65536
 MIB=1048576

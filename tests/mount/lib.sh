@@ -504,6 +504,28 @@ mt_manifest() {
 
 # Deterministic bytes in which every 15-byte line is distinct (so a block
 # written at the wrong offset shows): mt_bytes SEED COUNT.
+# mt_random_file PATH SIZE SEED: SIZE bytes of seeded random data (not
+# compressible, unlike mt_bytes) into PATH.
+mt_random_file() {
+    mt_python - "$1" "$2" "$3" <<'EOF'
+import random, sys
+r = random.Random(sys.argv[3])
+n = int(sys.argv[2])
+with open(sys.argv[1], "wb") as f:
+    while n > 0:
+        k = min(n, 1 << 20)
+        f.write(r.getrandbits(8 * k).to_bytes(k, "little"))
+        n -= k
+EOF
+}
+
+# mt_no_tmp DIR: fails, naming them, if files *.tmp are left below DIR.
+mt_no_tmp() {
+    local left
+    left=$(find "$1" -name '*.tmp')
+    [ -z "$left" ] || { echo "left behind: $left" >&2; return 1; }
+}
+
 mt_bytes() {
     seq -f "%011.0f $1" 1 $(($2 / 12 + 1)) | cut -c1-15 | head -c "$2"
 }

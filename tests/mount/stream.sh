@@ -30,25 +30,10 @@ say "seed $seed (TALUS_TEST_SEED)"
 MIB=1048576
 
 # gen NAME SIZE: seeded random bytes into $src/NAME.
-gen() {
-    mt_python - "$src/$1" "$2" "$seed.$1" <<'EOF'
-import random, sys
-r = random.Random(sys.argv[3])
-n = int(sys.argv[2])
-with open(sys.argv[1], "wb") as f:
-    while n > 0:
-        k = min(n, 1 << 20)
-        f.write(r.getrandbits(8 * k).to_bytes(k, "little"))
-        n -= k
-EOF
-}
+gen() { mt_random_file "$src/$1" "$2" "$seed.$1"; }
 
 # No temp file of a blob writer may be left in the database.
-no_tmp() {
-    local left
-    left=$(find "$db" -name '*.tmp')
-    [ -z "$left" ] || { echo "left behind: $left" >&2; return 1; }
-}
+no_tmp() { mt_no_tmp "$db"; }
 
 # talusfs's peak resident memory in KiB.
 hwm_kib() {
