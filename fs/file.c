@@ -386,9 +386,8 @@ int tfs_file_txn_contents(struct tfs_txn *tx, struct tfs_node *n, const uint8_t 
                 return rc;
         }
         if (w->dirty) {
-            bool handed; /* a loss is logged by tfs_file_txn_done */
-            *newsize = w->len;
-            rc = tfs_wbuf_txn_put(tx, n, key, klen, &handed);
+            *newsize = w->len; /* a lost stream is logged by tfs_file_txn_done */
+            rc = tfs_wbuf_txn_put(tx, n, key, klen);
             *wrote = rc == 0;
         }
         return rc;
@@ -503,7 +502,6 @@ static int commit_locked(struct tfs *fs, struct tfs_node *n, int durability, boo
             if (m.type == TFS_T_DIR)
                 m.type = TFS_T_FILE;
             uint64_t len = w->len;
-            bool handed = false;
             rc = tfs_txn_begin(fs, &tx);
             if (rc == 0)
                 rc = tfs_txn_put_meta(&tx, key.p, key.n, false, &m);
@@ -512,12 +510,11 @@ static int commit_locked(struct tfs *fs, struct tfs_node *n, int durability, boo
             /* The contents last: a streamed file's writer goes into the
              * batch for good, so nothing else should fail after it. */
             if (rc == 0)
-                rc = tfs_wbuf_txn_put(&tx, n, key.p, key.n, &handed);
+                rc = tfs_wbuf_txn_put(&tx, n, key.p, key.n);
             if (rc == 0)
                 rc = tfs_txn_commit(&tx, durability);
             if (tx.b)
                 tfs_txn_end(&tx);
-            (void)handed;
             tfs_file_txn_done(fs, n, rc);
             if (rc == 0) {
                 /* The new attributes before pend goes: stat never shows

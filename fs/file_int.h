@@ -56,9 +56,8 @@ int tfs_wbuf_load_write(struct tfs *fs, struct tfs_node *n, bool append, uint64_
 /* Put the buffer into tx as n's contents. A writer goes to the batch,
  * which takes it whatever happens: the buffer is then unloaded and clean,
  * as after an open (the contents are tx's now, lost if tx fails), and
- * *handed is set. REQUIRES n->wlock. */
-int tfs_wbuf_txn_put(struct tfs_txn *tx, struct tfs_node *n, const uint8_t *key, size_t klen,
-                     bool *handed);
+ * w->handed is set until tfs_file_txn_done. REQUIRES n->wlock. */
+int tfs_wbuf_txn_put(struct tfs_txn *tx, struct tfs_node *n, const uint8_t *key, size_t klen);
 /* A read through a writable handle: from memory, the writer, or (not
  * loaded) the committed contents by range. *out is the caller's to free. */
 int tfs_wbuf_pread(struct tfs *fs, struct tfs_node *n, uint64_t off, size_t size, char **out,

@@ -276,12 +276,10 @@ int tfs_wbuf_load_write(struct tfs *fs, struct tfs_node *n, bool append, uint64_
     return rc < 0 || w->loaded ? rc : tfs_wbuf_load(fs, n, false);
 }
 
-int tfs_wbuf_txn_put(struct tfs_txn *tx, struct tfs_node *n, const uint8_t *key, size_t klen,
-                     bool *handed)
+int tfs_wbuf_txn_put(struct tfs_txn *tx, struct tfs_node *n, const uint8_t *key, size_t klen)
 {
     struct tfs *fs = tx->fs;
     struct tfs_wbuf *w = n->w;
-    *handed = w->vw != NULL;
     if (!w->vw)
         return tfs_txn_put(tx, fs->data, key, klen, w->data ? (void *)w->data : "", w->len);
     int rc = tfs_txn_put_writer(tx, key, klen, w->vw);
