@@ -156,17 +156,6 @@ int tfs_node_stat(struct tfs *fs, struct tfs_node *n, struct stat *st)
     return 0;
 }
 
-/* Files open for writing too: the kernel itself marks size and times stale
- * after each write and at an O_TRUNC open (and reads them again from us),
- * and every other change comes back in the reply to the request that made
- * it. A zero timeout for them cost two GETATTR round trips per created
- * file (the fstat calls of the program that opened it). */
-double tfs_attr_timeout(struct tfs *fs, struct tfs_node *n)
-{
-    (void)n;
-    return fs->cfg.attr_timeout;
-}
-
 void tfs_entry_param(struct tfs *fs, struct tfs_node *n, const struct stat *st,
                      struct fuse_entry_param *e)
 {
@@ -174,7 +163,12 @@ void tfs_entry_param(struct tfs *fs, struct tfs_node *n, const struct stat *st,
     e->ino = n->ino;
     e->generation = 1;
     e->attr = *st;
-    e->attr_timeout = tfs_attr_timeout(fs, n);
+    /* One attribute timeout for every node, files open for writing too: the
+     * kernel itself marks size and times stale after each write and at an
+     * O_TRUNC open, and every other change comes back in the reply to the
+     * request that made it. (A zero timeout for open files cost two
+     * GETATTR round trips per created file.) */
+    e->attr_timeout = fs->cfg.attr_timeout;
     e->entry_timeout = fs->cfg.entry_timeout;
     if (n->kind == TFS_SNAPROOT)
         e->entry_timeout = 1; /* rmdir of a snapshot is seen quickly */
@@ -209,7 +203,7 @@ void tfs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
      * size it knows): a reader's size is that of the version it reads,
      * whatever a writer did to the size the kernel keeps for the inode. */
     uint64_t size;
-    double timeout = tfs_attr_timeout(fs, n);
+    double timeout = fs->cfg.attr_timeout;
     if (rc == 0 && n->kind == TFS_FILE && tfs_file_handle_size(fi, &size) &&
         size != (uint64_t)st.st_size) {
         /* An older version's size, true for this handle only: the kernel
@@ -437,7 +431,7 @@ void tfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_se
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else
-        fuse_reply_attr(req, &st, tfs_attr_timeout(fs, n));
+        fuse_reply_attr(req, &st, fs->cfg.attr_timeout);
     tfs_node_put(fs, n);
 }
 

@@ -401,9 +401,6 @@ void tfs_file_committed(struct tfs *fs, struct tfs_node *n);
 void tfs_file_txn_done(struct tfs *fs, struct tfs_node *n, int rc);
 /* The size a read-only handle sees (its version's); false for others. */
 bool tfs_file_handle_size(struct fuse_file_info *fi, uint64_t *size);
-/* Seconds the kernel may cache n's attributes (0 while a file is being
- * written: readers of other versions must be asked again, see file.c). */
-double tfs_attr_timeout(struct tfs *fs, struct tfs_node *n);
 /* Commit the uncommitted writes of n, if any. */
 int tfs_file_flush(struct tfs *fs, struct tfs_node *n);
 /* The attribute record to rewrite for node n (the stored one, or for a
